@@ -1,0 +1,12 @@
+"""The inventory domain, one concept per module."""
+
+from .addresses import AddressStatus, IPAddress
+from .datacenters import Datacenter
+from .devices import Device, DeviceRelationship, DeviceStatus, RelationshipType, Tag
+from .networks import IPPool, Network
+from .tenants import Membership, Tenant
+
+__all__ = [
+    "AddressStatus", "Datacenter", "Device", "DeviceRelationship", "DeviceStatus", "IPAddress",
+    "IPPool", "Membership", "Network", "RelationshipType", "Tag", "Tenant",
+]

@@ -1,0 +1,37 @@
+"""Keep derived data fresh: device search text and allocation hints."""
+
+from django.db.models import Case, F, Value, When
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from inventory.models import Device, IPAddress, IPPool, Network
+
+
+@receiver(m2m_changed, sender=Device.tags.through)
+def _tags_changed(sender, instance, action, reverse, **kwargs):
+    if action in ("post_add", "post_remove", "post_clear") and not reverse:
+        instance.refresh_search_text()
+
+
+@receiver(post_save, sender=IPAddress)
+@receiver(post_delete, sender=IPAddress)
+def _address_changed(sender, instance, **kwargs):
+    if instance.device_id:
+        device = Device.objects.filter(pk=instance.device_id).first()
+        if device is not None:
+            device.refresh_search_text()
+
+
+def _lower_hint(model, pk, key):
+    """An address at ``key`` may be free now: the hint must not stay above it."""
+    model.objects.filter(pk=pk).update(
+        alloc_hint=Case(When(alloc_hint__gt=key, then=Value(key)), default=F("alloc_hint"))
+    )
+
+
+@receiver(post_delete, sender=IPAddress)
+def _address_freed(sender, instance, **kwargs):
+    if instance.network_id:
+        _lower_hint(Network, instance.network_id, instance.address_key)
+    if instance.pool_id:
+        _lower_hint(IPPool, instance.pool_id, instance.address_key)

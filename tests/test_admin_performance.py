@@ -1,0 +1,36 @@
+"""The admin device changelist issues a constant number of queries as rows grow."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inventory.models import Datacenter, Device, IPAddress, Network, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def add_devices(tenant, start, count, dc, net, tag):
+    for i in range(start, start + count):
+        d = Device.objects.create(tenant=tenant, name=f"dev{i:03}", datacenter=dc)
+        d.tags.add(tag)
+        IPAddress.objects.create(network=net, address=f"10.0.{i // 200}.{i % 200 + 1}", device=d)
+
+
+@pytest.mark.parametrize("path", ["/admin/inventory/device/", "/admin/inventory/network/",
+                                  "/admin/inventory/ipaddress/", "/admin/inventory/tenant/"])
+def test_changelist_queries_do_not_grow_with_rows(client, operator_a, tenant_a, path):
+    dc = Datacenter.objects.create(tenant=tenant_a, name="dc")
+    net = Network.objects.create(tenant=tenant_a, name="n", subnet="10.0.0.0/16", datacenter=dc)
+    tag = Tag.objects.create(tenant=tenant_a, name="t")
+    client.force_login(operator_a)
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    add_devices(tenant_a, 0, 3, dc, net, tag)
+    few = count()
+    add_devices(tenant_a, 3, 40, dc, net, tag)
+    many = count()
+    assert many == few, f"{path}: {few} queries with 3 rows, {many} with 43"
