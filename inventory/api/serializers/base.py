@@ -1,0 +1,197 @@
+"""What every API serializer shares.
+
+Serializers work without a request: pass ``context={"principal": Principal}`` (REST views
+add it from the request). Foreign keys resolve through ``restrict(principal, "view")``, so
+another tenant's id is "does not exist" (400), and ``save()`` enforces the write permission
+itself (403), so the MCP gateway and jobs get the same rules by calling ``save()``.
+
+Context keys: ``principal`` (required unless ``request`` carries one), ``request``
+(optional: absolute ``url`` values), ``fields`` (optional set of field names to render).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from inventory.models import Tenant
+from inventory.services.common import check, save_model
+from inventory.tenancy import Action, Principal
+
+BRIEF_FIELDS = ("id", "name", "display", "url")
+
+
+def principal_of(context) -> Principal:
+    """The acting principal of a serializer context."""
+    principal = context.get("principal")
+    if principal is None and context.get("request") is not None:
+        principal = Principal.of(context["request"])
+    if principal is None:
+        raise ImproperlyConfigured("Serializer context needs a 'principal' (or a 'request').")
+    return principal
+
+
+class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
+    """A foreign key given by id, looked up among the objects the principal may view.
+
+    ``RestrictedRelatedField(Datacenter, required=False, allow_null=True)``
+    """
+
+    default_error_messages = {
+        "does_not_exist": "No {model} with id {pk_value} exists (or it is not visible to you).",
+        "incorrect_type": "Incorrect type. Expected an integer id, received {data_type}.",
+    }
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", model.objects.all())  # the schema's model; never used unfiltered
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.restrict(principal_of(self.context), Action.VIEW)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, str)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            return self.get_queryset().get(pk=data)
+        except (self.model.DoesNotExist, TypeError, ValueError, OverflowError):
+            self.fail("does_not_exist", pk_value=data, model=self.model._meta.verbose_name)
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class SelfLinkField(serializers.Field):
+    """The object's API URL (absolute when a request is in the context).
+
+    The URL pattern is reversed once per serializer and filled in per object (lists are hot).
+    """
+
+    _PLACEHOLDER = 987654321
+
+    def __init__(self, view_name: str, **kwargs):
+        self.view_name = view_name
+        kwargs.update(read_only=True, source="*")
+        super().__init__(**kwargs)
+
+    def _template(self) -> str | None:
+        if not hasattr(self, "_url_template"):
+            try:
+                path = reverse(self.view_name, kwargs={"pk": self._PLACEHOLDER})
+            except NoReverseMatch:  # pragma: no cover - urls not loaded
+                path = None
+            request = self.context.get("request")
+            if path is not None and request is not None:
+                path = request.build_absolute_uri(path)
+            self._url_template = path
+        return self._url_template
+
+    def to_representation(self, obj):
+        template = self._template()
+        return None if template is None else template.replace(str(self._PLACEHOLDER), str(obj.pk))
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class DisplayField(serializers.Field):
+    """``str(obj)``: a human-readable label."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(read_only=True, source="*")
+        kwargs.setdefault("help_text", "Human-readable label.")
+        super().__init__(**kwargs)
+
+    def to_representation(self, obj):
+        return str(obj)
+
+
+class InventorySerializer(serializers.ModelSerializer):
+    """Base of every API serializer: sparse fields, tenant handling, permission-checked save.
+
+    Subclasses set ``Meta.model``, ``Meta.fields``, and optionally:
+    ``brief_fields`` (the ``?brief=1`` set), ``related`` (field name -> ("select"|"prefetch",
+    lookup)) from which views derive select_related/prefetch_related for the requested fields.
+    """
+
+    brief_fields: tuple[str, ...] = BRIEF_FIELDS
+    related: dict[str, tuple[str, object]] = {}
+    #: the actions that creating/changing need (memberships and tenants use "manage")
+    add_action = Action.ADD
+    change_action = Action.CHANGE
+
+    id = serializers.IntegerField(read_only=True)
+    display = DisplayField()
+
+    @property
+    def principal(self) -> Principal:
+        return principal_of(self.context)
+
+    # --- sparse fields -------------------------------------------------------------------
+    def get_fields(self):
+        fields = super().get_fields()
+        wanted = self.context.get("fields")
+        is_root = self.parent is None or (isinstance(self.parent, serializers.ListSerializer) and self.parent.parent is None)
+        if wanted and is_root:
+            fields = {name: field for name, field in fields.items() if name in wanted}
+        return fields
+
+    # --- validation ----------------------------------------------------------------------
+    def validate(self, attrs):
+        if self.instance is not None and "tenant" in attrs and attrs["tenant"] is not None:
+            if attrs["tenant"].pk != getattr(self.instance, "tenant_id", attrs["tenant"].pk):
+                raise serializers.ValidationError({"tenant": "Objects cannot move between tenants."})
+        return attrs
+
+    def default_tenant(self) -> Tenant | None:
+        """The only tenant the principal may add to, if there is exactly one."""
+        allowed = self.principal.tenant_ids_for(self.add_action)
+        if allowed is not None and len(allowed) == 1:
+            return Tenant.objects.get(pk=next(iter(allowed)))
+        return None
+
+    # --- writing -------------------------------------------------------------------------
+    def check_write(self, instance, action: str) -> None:
+        """403 unless the principal may ``action`` the (possibly unsaved) instance."""
+        check(self.principal, action, instance, f"this {instance._meta.verbose_name}")
+
+    def apply(self, instance, validated_data: dict):
+        """Copy plain attributes onto the instance (subclasses add derived work)."""
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+
+    def write(self, instance, validated_data: dict, action: str):
+        if instance.pk is not None:
+            self.check_write(instance, self.change_action)
+        self.apply(instance, validated_data)
+        if hasattr(instance, "derive_tenant"):
+            instance.derive_tenant()
+            if instance.tenant_id is None:
+                tenant = self.default_tenant()
+                if tenant is None:
+                    raise serializers.ValidationError({"tenant": "This field is required: say which tenant the object belongs to."})
+                instance.tenant = tenant
+        self.check_write(instance, action)
+        with transaction.atomic():
+            save_model(instance)
+            self.after_save(instance, validated_data)
+        return instance
+
+    def after_save(self, instance, validated_data: dict) -> None:
+        """Hook inside the write transaction (related rows)."""
+
+    def create(self, validated_data):
+        return self.write(self.Meta.model(), validated_data, self.add_action)
+
+    def update(self, instance, validated_data):
+        return self.write(instance, validated_data, self.change_action)
+
+
+class TenantOwnedSerializer(InventorySerializer):
+    tenant = RestrictedRelatedField(
+        Tenant, required=False,
+        help_text="Tenant id. Optional when it follows from a parent object or you can add to only one tenant; "
+                  "fixed after creation.",
+    )

@@ -1,0 +1,117 @@
+"""Permission checks, validated saves and the exceptions every service raises."""
+
+from __future__ import annotations
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from rest_framework import exceptions
+from rest_framework.settings import api_settings
+
+from inventory.tenancy import Action, Principal
+
+
+class Conflict(exceptions.APIException):
+    """409: the request is valid but the current state refuses it (full pool, race)."""
+
+    status_code = 409
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+def forbidden(principal: Principal, action: str, what: str = "") -> exceptions.PermissionDenied:
+    """The 403 for ``action``: names the missing credential scope, else the missing role."""
+    what = f" {what}" if what else ""
+    missing = principal.missing_scopes(action)
+    if missing:
+        exc = exceptions.PermissionDenied(
+            f"This credential lacks the scope {' '.join(missing)} needed to {action}{what}.",
+            code="insufficient_scope",
+        )
+        if principal.via != "session":
+            exc.auth_header = f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
+        return exc
+    return exceptions.PermissionDenied(
+        f"Your role does not allow you to {Action(action).label}{what}.", code="permission_denied"
+    )
+
+
+def check(principal: Principal, action: str, target=None, what: str = "") -> None:
+    """Raise 403 unless ``principal.can(action, target)``."""
+    if not principal.can(action, target):
+        raise forbidden(principal, action, what)
+
+
+def get_for(principal: Principal, model, pk, action: str = Action.VIEW):
+    """The object ``pk`` of ``model`` as the principal sees it.
+
+    Outside ``restrict(principal, "view")`` (another tenant's, or absent): 404. Visible but
+    ``action`` not allowed: 403.
+    """
+    try:
+        obj = model.objects.restrict(principal, Action.VIEW).get(pk=pk)
+    except (model.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
+    if action != Action.VIEW:
+        check(principal, action, obj, f"this {model._meta.verbose_name}")
+    return obj
+
+
+#: fields that only scope a uniqueness rule; the error belongs to the other field
+_CONTEXT_FIELDS = {"tenant", "network", "type"}
+
+
+def as_drf_validation_error(exc: DjangoValidationError) -> exceptions.ValidationError:
+    """A model ValidationError as a DRF one; uniqueness errors land on their field."""
+    if not hasattr(exc, "error_dict"):
+        return exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
+    detail: dict[str, list[str]] = {}
+    for field, errors in exc.error_dict.items():
+        for error in errors:
+            key = field
+            if field == NON_FIELD_ERRORS:
+                check_fields = (error.params or {}).get("unique_check") if error.code == "unique_together" else None
+                named = [f for f in (check_fields or ()) if f not in _CONTEXT_FIELDS]
+                key = named[-1] if named else api_settings.NON_FIELD_ERRORS_KEY
+            detail.setdefault(key, []).extend(error.messages)
+    return exceptions.ValidationError(detail)
+
+
+def save_model(instance, *, exclude=None) -> None:
+    """Validate (fields, clean, uniqueness, constraints) then save; errors become 400/409.
+
+    The database's unique constraints stay the last line: a lost race is a 409.
+    """
+    try:
+        instance.full_clean(exclude=exclude)
+    except DjangoValidationError as exc:
+        raise as_drf_validation_error(exc) from None
+    try:
+        with transaction.atomic():
+            if hasattr(instance, "tenant_links"):  # TenantOwned: already validated above
+                instance.save(validate=False)
+            else:
+                instance.save()
+    except IntegrityError:
+        raise Conflict(
+            f"This {instance._meta.verbose_name} conflicts with one saved at the same moment; reload and retry."
+        ) from None
+    except DjangoValidationError as exc:  # pragma: no cover - validation inside save()
+        raise as_drf_validation_error(exc) from None
+
+
+def delete_object(principal: Principal, instance) -> None:
+    """Delete ``instance`` if the principal may (admin role and ``inventory:delete`` scope).
+
+    Tenants themselves can be deleted only by principals that may create tenants.
+    """
+    from inventory.models import Tenant
+
+    if isinstance(instance, Tenant):
+        if not principal.can_create_tenants():
+            raise forbidden(principal, Action.DELETE, "tenants") if principal.missing_scopes(Action.DELETE) else \
+                exceptions.PermissionDenied("Only superusers may delete tenants.", code="permission_denied")
+    else:
+        check(principal, Action.DELETE, instance, f"this {instance._meta.verbose_name}")
+    with transaction.atomic():
+        instance.delete()

@@ -1,0 +1,92 @@
+"""Search across the caller's tenants: devices, networks and datacenters.
+
+Devices match on their denormalised ``search_text`` (name, description, make/model, OS,
+location, domains, tags, addresses; kept fresh by ``inventory.signals``): every word of
+the query must appear. On PostgreSQL a trigram GIN index (migration 0002) serves these
+``ILIKE '%word%'`` tests, so they stay fast at 100k devices. An IP address query also
+finds the device holding exactly that address and the networks containing it; a CIDR
+finds networks inside or around it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.db.models import Q, QuerySet
+
+from inventory import ipam
+from inventory.models import Datacenter, Device, Network
+from inventory.tenancy import Action, Principal
+
+MAX_WORDS = 8
+
+
+def _words(q: str) -> list[str]:
+    return [w for w in (q or "").lower().replace("\x00", "").split()][:MAX_WORDS]
+
+
+def _as_ip(q: str):
+    try:
+        return ipaddress.ip_address(q.strip())
+    except ValueError:
+        return None
+
+
+def _as_cidr(q: str):
+    try:
+        return ipaddress.ip_network(q.strip(), strict=False) if "/" in q else None
+    except ValueError:
+        return None
+
+
+def filter_devices(queryset: QuerySet, q: str) -> QuerySet:
+    """Narrow a device queryset to those matching ``q`` (used by search and ``?q=``).
+
+    An IP address finds the devices holding exactly it; otherwise every word must appear.
+    """
+    from inventory.models import IPAddress
+
+    ip = _as_ip(q)
+    if ip is not None:
+        holders = IPAddress.objects.filter(address_key=ipam.key(ip), device__isnull=False).values("device_id")
+        return queryset.filter(id__in=holders)
+    for word in _words(q):
+        queryset = queryset.filter(search_text__contains=word)  # search_text is lower-case already
+    return queryset
+
+
+def filter_networks(queryset: QuerySet, q: str) -> QuerySet:
+    """Networks whose name/description/subnet match, or that contain the IP / overlap the CIDR ``q``."""
+    ip, cidr = _as_ip(q), _as_cidr(q)
+    if ip is not None:
+        k = ipam.key(ip)
+        return queryset.filter(family=ip.version, start_key__lte=k, end_key__gte=k).order_by("-prefix_length", "name")
+    if cidr is not None:
+        lo, hi = ipam.key(int(cidr.network_address)), ipam.key(int(cidr.broadcast_address))
+        return queryset.filter(family=cidr.version, start_key__lte=hi, end_key__gte=lo)
+    for word in _words(q):
+        queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word) | Q(subnet__icontains=word))
+    return queryset
+
+
+def filter_datacenters(queryset: QuerySet, q: str) -> QuerySet:
+    if _as_ip(q) is not None or _as_cidr(q) is not None:
+        return queryset.none()
+    for word in _words(q):
+        queryset = queryset.filter(Q(name__icontains=word) | Q(location__icontains=word) | Q(description__icontains=word))
+    return queryset
+
+
+def search(principal: Principal, q: str, limit: int = 20) -> dict[str, list]:
+    """``{"devices": [Device], "networks": [Network], "datacenters": [Datacenter]}``, at most
+    ``limit`` of each, among what the principal may view. An empty query finds nothing."""
+    if not _words(q):
+        return {"devices": [], "networks": [], "datacenters": []}
+    devices = filter_devices(Device.objects.restrict(principal, Action.VIEW), q).order_by("name", "id")
+    networks = filter_networks(Network.objects.restrict(principal, Action.VIEW), q)
+    datacenters = filter_datacenters(Datacenter.objects.restrict(principal, Action.VIEW), q).order_by("name", "id")
+    return {
+        "devices": list(devices[:limit]),
+        "networks": list(networks[:limit]),
+        "datacenters": list(datacenters[:limit]),
+    }

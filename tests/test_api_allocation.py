@@ -1,0 +1,166 @@
+"""Next free IP: preview and allocation over REST, edge cases, and concurrency on PostgreSQL."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
+from inventory.services.allocation import allocate_next_ip, preview_next_ip
+from inventory.services.common import Conflict
+from inventory.tenancy import Principal
+from oauth.models import ApiKey
+from tests.test_api_support import api, client_for  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def net(tenant_a):
+    return Network.objects.create(tenant=tenant_a, name="lan", subnet="10.0.0.0/24")
+
+
+def next_ip(client, kind, obj, body=None):
+    url = f"/api/{kind}/{obj.pk}/next-ip/"
+    return client.get(url) if body is None else client.post(url, body, format="json")
+
+
+def test_preview_and_allocate_skip_used_and_reserved(api, operator_a, net):
+    IPAddress.objects.create(network=net, address="10.0.0.1")
+    IPAddress.objects.create(network=net, address="10.0.0.2", status=AddressStatus.RESERVED)
+    IPAddress.objects.create(network=net, address="10.0.0.4", status=AddressStatus.DHCP)
+    c = api(operator_a)
+    assert next_ip(c, "networks", net).json() == {"address": "10.0.0.3", "network": net.pk, "pool": None}
+    assert next_ip(c, "networks", net).json()["address"] == "10.0.0.3"  # a preview takes nothing
+    r = next_ip(c, "networks", net, {"dns_name": "a.example.com"})
+    assert r.status_code == 201 and r.json()["address"] == "10.0.0.3" and r.json()["dns_name"] == "a.example.com"
+    assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.5"
+    assert next_ip(c, "networks", net).json()["address"] == "10.0.0.6"
+
+
+def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
+    dev = Device.objects.create(tenant=tenant_a, name="web1")
+    c = api(operator_a)
+    r = next_ip(c, "networks", net, {"device": dev.pk, "dns_name": "web1.example.com"})
+    assert r.status_code == 201 and r.json()["device"] == dev.pk
+    dev.refresh_from_db()
+    assert "10.0.0.1" in dev.search_text
+    assert next_ip(c, "networks", net, {"device": 999999}).status_code == 400
+    assert next_ip(c, "networks", net, {"device": "x"}).status_code == 400
+    assert next_ip(c, "networks", net, {"dns_name": "x" * 300}).status_code == 400
+    assert next_ip(c, "networks", net, {"bogus": 1}).status_code == 201  # unknown body keys are ignored
+    assert c.get("/api/networks/999999/next-ip/").status_code == 404
+
+
+def test_pool_allocation_and_exhaustion(api, operator_a, net):
+    pool = IPPool.objects.create(network=net, name="p", start_address="10.0.0.250", end_address="10.0.0.255")
+    c = api(operator_a)
+    got = [next_ip(c, "pools", pool, {}).json()["address"] for _ in range(5)]
+    assert got == ["10.0.0.250", "10.0.0.251", "10.0.0.252", "10.0.0.253", "10.0.0.254"]  # never the broadcast
+    assert IPAddress.objects.filter(pool=pool).count() == 5
+    r = next_ip(c, "pools", pool, {})
+    assert r.status_code == 409 and "full" in r.json()["detail"]
+    assert next_ip(c, "pools", pool).status_code == 409
+    assert IPAddress.objects.count() == 5
+
+
+def test_freed_address_is_reused(api, operator_a, net):
+    c = api(operator_a)
+    ids = [next_ip(c, "networks", net, {}).json()["id"] for _ in range(3)]
+    IPAddress.objects.get(pk=ids[0]).delete()
+    assert next_ip(c, "networks", net).json()["address"] == "10.0.0.1"
+    assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.1"
+    assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.4"
+
+
+@pytest.mark.parametrize("subnet, expected", [
+    ("192.0.2.0/31", ["192.0.2.0", "192.0.2.1"]),
+    ("192.0.2.7/32", ["192.0.2.7"]),
+    ("192.0.2.0/30", ["192.0.2.1", "192.0.2.2"]),
+    ("2001:db8::/126", ["2001:db8::1", "2001:db8::2", "2001:db8::3"]),
+    ("2001:db8::/127", ["2001:db8::", "2001:db8::1"]),
+])
+def test_small_networks_and_ipv6(api, operator_a, tenant_a, subnet, expected):
+    net = Network.objects.create(tenant=tenant_a, name="n", subnet=subnet)
+    c = api(operator_a)
+    got = [next_ip(c, "networks", net, {}).json().get("address") for _ in expected]
+    assert got == expected
+    assert next_ip(c, "networks", net, {}).status_code == 409
+
+
+def test_ipv6_large_network(api, operator_a, tenant_a):
+    net = Network.objects.create(tenant=tenant_a, name="v6", subnet="2001:db8:1::/64")
+    IPAddress.objects.create(network=net, address="2001:db8:1::1")
+    assert next_ip(api(operator_a), "networks", net, {}).json()["address"] == "2001:db8:1::2"
+
+
+def test_viewer_previews_but_cannot_allocate(api, viewer_a, net):
+    assert next_ip(api(viewer_a), "networks", net).status_code == 200
+    r = next_ip(api(viewer_a), "networks", net, {})
+    assert r.status_code == 403
+    assert not IPAddress.objects.exists()
+
+
+def test_read_only_key_cannot_allocate(operator_a, net):
+    _key, raw = ApiKey.create(operator_a, "ro", scopes=["inventory:read"])
+    c = client_for()
+    c.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert next_ip(c, "networks", net).status_code == 200
+    r = next_ip(c, "networks", net, {})
+    assert r.status_code == 403 and "inventory:write" in r.json()["detail"]
+    assert 'error="insufficient_scope"' in r["WWW-Authenticate"]
+
+
+def test_services_without_request(operator_a, viewer_a, net):
+    principal = Principal(operator_a)
+    assert preview_next_ip(principal, net).address == "10.0.0.1"
+    row = allocate_next_ip(principal, net, dns_name="svc.example.com")
+    assert row.address == "10.0.0.1" and row.network == net
+    with pytest.raises(Exception) as exc:
+        allocate_next_ip(Principal(viewer_a), net)
+    assert exc.value.status_code == 403
+
+
+def _run_parallel(n, target, principal_user):
+    results, errors = [], []
+    barrier = threading.Barrier(n)
+
+    def work():
+        try:
+            barrier.wait(10)
+            results.append(allocate_next_ip(Principal(principal_user), target).address)
+        except Conflict as exc:
+            errors.append(exc)
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_allocations_get_distinct_addresses(tenant_a, make_user):
+    user = make_user("op", {tenant_a: "operator"})
+    net = Network.objects.create(tenant=tenant_a, name="big", subnet="10.8.0.0/16")
+    results, errors = _run_parallel(32, net, user)
+    assert errors == [] and len(results) == 32 and len(set(results)) == 32
+    assert IPAddress.objects.filter(network=net).count() == 32
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_exhaustion_gives_conflicts_never_duplicates(tenant_a, make_user):
+    user = make_user("op", {tenant_a: "operator"})
+    net = Network.objects.create(tenant=tenant_a, name="small", subnet="10.9.0.0/24")
+    pool = IPPool.objects.create(network=net, name="tiny", start_address="10.9.0.10", end_address="10.9.0.19")
+    results, errors = _run_parallel(32, pool, user)
+    assert sorted(results) == sorted(f"10.9.0.{i}" for i in range(10, 20))
+    assert len(errors) == 22 and all(isinstance(e, Conflict) and e.status_code == 409 for e in errors)
+    assert IPAddress.objects.filter(network=net).count() == 10
