@@ -1,0 +1,49 @@
+"""Mounts for inventory.asgi: exact paths → ASGI apps (+ lifespan to run in the dispatcher).
+
+- ``/mcp``: Streamable HTTP, stateless (any worker answers any request: no sticky sessions),
+  JSON responses. 2026-07-28 requests go the SDK's per-request path (``server/discover``);
+  2025-11-25/2025-06-18 clients do the ``initialize`` handshake, stateless.
+- ``/mcp/sse`` (GET) + ``/mcp/messages`` (POST): the legacy HTTP+SSE transport. Its sessions
+  live in one worker's memory, so behind several workers it needs sticky sessions (or one
+  worker); Streamable HTTP does not.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from starlette.responses import Response
+
+from .auth import AuthGate, security_settings
+from .server import build_server
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+SSE_PATH = "/mcp/sse"
+MESSAGES_PATH = "/mcp/messages"
+
+
+def mounts():
+    server = build_server()
+    security = security_settings()
+    manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True,
+                                           security_settings=security)
+    sse = SseServerTransport(MESSAGES_PATH, security_settings=security)
+
+    async def sse_endpoint(scope, receive, send):
+        if scope["method"] != "GET":
+            return await Response(status_code=405, headers={"Allow": "GET"})(scope, receive, send)
+        try:
+            async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+        except ValueError:  # refused by the transport's own checks; it already answered
+            logger.info("SSE connection refused")
+
+    return [
+        ({MCP_PATH}, AuthGate(StreamableHTTPASGIApp(manager), "http"), manager.run),
+        ({SSE_PATH}, AuthGate(sse_endpoint, "sse"), None),
+        ({MESSAGES_PATH}, AuthGate(sse.handle_post_message, "sse"), None),
+    ]

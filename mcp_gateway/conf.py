@@ -1,0 +1,22 @@
+"""MCP gateway settings (imported by inventory.settings)."""
+
+import environ as _environ
+
+_env = _environ.Env()
+
+#: modules that register MCP tools when imported (mcp_gateway.registry), in tool order
+MCP_TOOL_MODULES = [
+    "mcp_gateway.tools.inventory",
+    "mcp_gateway.tools.ipam",
+    "mcp_gateway.tools.tenants",
+]
+#: name of the server in client configs and serverInfo
+MCP_SERVER_NAME = _env.str("MCP_SERVER_NAME", default="inventory")
+#: list tools: default page size and hard cap
+MCP_LIST_DEFAULT_LIMIT = 50
+MCP_LIST_MAX_LIMIT = _env.int("MCP_LIST_MAX_LIMIT", default=200)
+#: extra Host / Origin values accepted on /mcp besides ALLOWED_HOSTS and PUBLIC_URL's origin
+MCP_ALLOWED_HOSTS = _env.list("MCP_ALLOWED_HOSTS", default=[])
+MCP_ALLOWED_ORIGINS = _env.list("MCP_ALLOWED_ORIGINS", default=[])
+#: keep audit rows this many days (mcp purge_audit)
+MCP_AUDIT_RETENTION_DAYS = _env.int("MCP_AUDIT_RETENTION_DAYS", default=180)

@@ -1,0 +1,93 @@
+"""Audit rows of MCP calls and per-tenant tool-group policies."""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from inventory.models.base import TenantOwned
+from inventory.tenancy import RestrictedQuerySet
+
+
+class AuthKind(models.TextChoices):
+    OAUTH = "oauth", "OAuth token"
+    API_KEY = "api_key", "API key"
+    STDIO = "stdio", "stdio (API key)"
+    SESSION = "session", "Session"
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+    DENIED = "denied", "Denied (insufficient scope)"
+
+
+class McpCall(models.Model):
+    """One MCP tool call: who, through what, which tool, with what (redacted), and how it ended."""
+
+    call_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                               help_text="Also the django-auditlog correlation id (cid) of changes made by the call.")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    username = models.CharField(max_length=150, blank=True, default="")
+    tenant = models.ForeignKey("inventory.Tenant", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+", help_text="The tenant the call acted in, when there is one.")
+    auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
+    client_id = models.CharField(max_length=255, blank=True, default="", help_text="OAuth client id.")
+    client_name = models.CharField(max_length=255, blank=True, default="")
+    transport = models.CharField(max_length=16, default="http")
+    tool = models.CharField(max_length=100, db_index=True)
+    arguments = models.JSONField(default=dict, blank=True, help_text="Arguments, secrets redacted.")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    error_code = models.CharField(max_length=32, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    duration_ms = models.FloatField(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    served_by = models.CharField(max_length=100, blank=True, default="",
+                                 help_text="host:pid of the server process that ran the call (match with its logs).")
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "MCP call"
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created"], name="mcpcall_tenant_created_idx")]
+
+    def __str__(self):
+        return f"{self.tool} by {self.username or '?'} ({self.outcome})"
+
+
+class ToolGroupPolicy(TenantOwned):
+    """Which MCP tool groups may be used in a tenant (``client_id`` blank: by every client), or
+    by one OAuth client in that tenant. No row: every group is enabled."""
+
+    client_id = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text="OAuth client id this row restricts; blank for the tenant's default for every client.",
+    )
+    enabled_groups = models.JSONField(default=list, blank=True, help_text="Tool groups enabled; others are off.")
+
+    class Meta:
+        verbose_name = "MCP tool group policy"
+        verbose_name_plural = "MCP tool group policies"
+        ordering = ["tenant__name", "client_id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "client_id"], name="toolgrouppolicy_unique")]
+
+    def __str__(self):
+        who = f"client {self.client_id}" if self.client_id else "all clients"
+        return f"{self.tenant}: {who}: {', '.join(self.enabled_groups) or 'no groups'}"
+
+    def clean(self):
+        super().clean()
+        from mcp_gateway.registry import registry
+
+        known = registry.groups()
+        if not isinstance(self.enabled_groups, list) or not all(isinstance(g, str) for g in self.enabled_groups):
+            raise ValidationError({"enabled_groups": "A list of tool group names."})
+        unknown = sorted(set(self.enabled_groups) - set(known))
+        if unknown:
+            raise ValidationError({"enabled_groups": f"Unknown tool groups: {', '.join(unknown)}."})
+        self.enabled_groups = sorted(set(self.enabled_groups))

@@ -1,0 +1,53 @@
+"""Tool visibility: credential scope ∩ tenant role ∩ tool groups enabled per tenant (and client).
+
+Group policy does not add a rule of its own: it narrows the caller's :class:`Principal` to the
+tenants where the tool's group is enabled, and the tenancy layer does the rest.
+"""
+
+from __future__ import annotations
+
+from inventory.tenancy import Principal
+
+from .registry import Tool
+
+
+class GroupPolicy:
+    """The group policy rows that concern one principal, loaded with one query."""
+
+    def __init__(self, principal: Principal):
+        from .models import ToolGroupPolicy
+
+        self.principal = principal
+        self._narrowed: dict[str, Principal] = {}
+        self.rows: list[tuple[int, str, frozenset]] = []
+        if not principal.is_authenticated:
+            return
+        qs = ToolGroupPolicy.objects.filter(client_id__in={"", principal.client_id or ""})
+        if not principal.is_superuser or principal.tenant_ids is not None:
+            qs = qs.filter(tenant_id__in=list(principal.roles))
+        self.rows = [(t, c, frozenset(g)) for t, c, g in qs.values_list("tenant_id", "client_id", "enabled_groups")]
+
+    def disabled_tenants(self, group: str) -> set[int]:
+        return {tenant for tenant, _client, groups in self.rows if group not in groups}
+
+    def narrow(self, group: str) -> Principal:
+        """The principal restricted to the tenants where ``group`` is enabled."""
+        if group in self._narrowed:
+            return self._narrowed[group]
+        principal = self.principal
+        disabled = self.disabled_tenants(group)
+        if disabled:
+            roles = {t: r for t, r in principal.roles.items() if t not in disabled}
+            principal = Principal(
+                principal.user, scopes=principal.scopes, tenant_ids=roles, via=principal.via,
+                credential=principal.credential, client_id=principal.client_id, client_name=principal.client_name,
+            )
+            principal.__dict__["roles"] = roles  # already known: spare the query
+        self._narrowed[group] = principal
+        return principal
+
+    def visible(self, tool: Tool) -> bool:
+        principal = self.narrow(tool.group)
+        if tool.visible is not None:
+            return bool(tool.visible(principal))
+        return principal.can(tool.action)

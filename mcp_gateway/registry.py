@@ -1,0 +1,228 @@
+"""The MCP tool registry: tools are data.
+
+A :class:`Tool` says what it is called, what it does, which tool group it belongs to, which
+tenancy action it needs (that action gives its scope: view→inventory:read, add/change/manage→
+inventory:write, delete→inventory:delete, execute→jobs:execute), its MCP annotations, its input
+and output JSON Schemas and its handler. Modules listed in ``settings.MCP_TOOL_MODULES`` register
+tools when imported; the gateway (Streamable HTTP, SSE and stdio alike) lists and calls whatever
+is registered, in registration order.
+
+Writing a tool module (e.g. ``inventory.jobs.mcp_tools``)::
+
+    from mcp_gateway.registry import NotFound, Tool, ToolContext, register
+
+    def job_get(ctx: ToolContext, args: dict) -> dict:
+        job = Job.objects.restrict(ctx.principal, "view").filter(pk=args["id"]).first()
+        if job is None:
+            raise NotFound(f"No job with id {args['id']}.")
+        return JobSerializer(job, context=ctx.serializer_context).data
+
+    register(Tool(
+        name="job_get", title="Get a job", description="…",
+        group="discovery", action="view",
+        input_schema={"type": "object", "properties": {"id": {"type": "integer"}},
+                      "required": ["id"], "additionalProperties": False},
+        output_schema=None,          # or a JSON Schema (root type "object") the result matches
+        handler=job_get,
+        read_only=True, idempotent=True,
+    ))
+
+Handler contract:
+- ``handler(ctx, args) -> dict``: a plain synchronous function. It runs in a worker thread,
+  inside ``transaction.atomic()`` (unless ``atomic=False``), with the django-auditlog actor set to
+  the caller and the audit correlation id set to the call. Arguments have already been checked
+  against ``input_schema`` (JSON Schema: types, required, enums, additionalProperties).
+- ``ctx.principal`` is the caller's :class:`~inventory.tenancy.Principal`, already narrowed to the
+  tenants where the tool's group is enabled (for this OAuth client); use it with
+  ``Model.objects.restrict(ctx.principal, action)`` and ``ctx.principal.can(action, obj)``.
+  ``ctx.serializer_context`` is ``{"principal": ctx.principal}`` for DRF serializers.
+- Return a JSON-serialisable dict (it becomes ``structuredContent`` and, as JSON, the text
+  content). Results must match ``output_schema`` when one is declared.
+- Fail by raising :class:`ToolError` (or a subclass: :class:`InvalidParams` with per-field
+  ``details``, :class:`NotFound`, :class:`Forbidden`, :class:`Conflict`). DRF and Django
+  ``ValidationError`` become INVALID_PARAMS, ``ObjectDoesNotExist``/``Http404`` NOT_FOUND,
+  ``PermissionDenied`` FORBIDDEN, ``IntegrityError`` CONFLICT; anything else INTERNAL_ERROR
+  (logged; never leaked). A failed call rolls its transaction back: nothing is written.
+- ``secret_fields``: argument names redacted in the audit log (names like password, secret,
+  token or key are always redacted).
+- ``open_world=True`` for tools that touch real machines or networks (scans, SSH commands).
+- ``visible``: optional ``(principal) -> bool`` deciding whether ``tools/list`` shows the tool
+  (default: ``principal.can(action)`` in at least one tenant where the group is enabled).
+
+This module's public names (Tool, ToolContext, ToolError and its subclasses, register, tool,
+registry, GROUPS) are a stable API.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from inventory.tenancy import SCOPE_FOR_ACTION, Action, Principal
+
+#: Known tool groups (tenant admins enable/disable them per tenant). Modules may add more.
+GROUPS: dict[str, str] = {
+    "inventory": "Devices, datacenters, relationships and search",
+    "ipam": "Networks, IP pools and address allocation",
+    "tenants": "Tenant management",
+    "discovery": "Network discovery scans",
+    "provisioning": "Provisioning jobs",
+    "commands": "Remote commands",
+    "jobs": "Job status and cancellation",
+}
+
+
+class ToolError(Exception):
+    """A tool failure reported to the client as an ``isError`` result."""
+
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, details: Any = None, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details if details is not None else {}
+        if code:
+            self.code = code
+
+    def as_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidParams(ToolError):
+    code = "INVALID_PARAMS"
+
+
+class NotFound(ToolError):
+    code = "NOT_FOUND"
+
+
+class Forbidden(ToolError):
+    code = "FORBIDDEN"
+
+
+class Conflict(ToolError):
+    code = "CONFLICT"
+
+
+class Unauthorized(ToolError):
+    code = "UNAUTHORIZED"
+
+
+ERROR_CODES = ("INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT", "UNAUTHORIZED", "INTERNAL_ERROR")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    title: str
+    description: str
+    group: str
+    action: str
+    handler: Callable[["ToolContext", dict], dict]
+    input_schema: dict
+    output_schema: dict | None = None
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+    open_world: bool = False
+    atomic: bool = True
+    secret_fields: frozenset[str] = frozenset()
+    visible: Callable[[Principal], bool] | None = None
+
+    def __post_init__(self):
+        Action(self.action)  # raises ValueError for an unknown action
+        if self.input_schema.get("type") != "object":
+            raise ValueError(f"{self.name}: input_schema must have type 'object'")
+        if self.output_schema is not None and self.output_schema.get("type") != "object":
+            raise ValueError(f"{self.name}: output_schema must have type 'object'")
+
+    @property
+    def scope(self) -> str:
+        return str(SCOPE_FOR_ACTION[Action(self.action)])
+
+
+@dataclass
+class ToolContext:
+    """What a handler gets besides its arguments."""
+
+    principal: Principal  # narrowed to the tenants where the tool's group is enabled
+    tool: Tool
+    call_id: str = ""  # audit row id (McpCall.call_id) and django-auditlog correlation id
+    base_principal: Principal | None = None  # before group narrowing (e.g. for tenant creation)
+    transport: str = "http"  # "http", "sse" or "stdio"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def serializer_context(self) -> dict:
+        return {"principal": self.principal}
+
+
+class Registry:
+    def __init__(self):
+        self._tools: dict[str, Tool] = {}
+        self._loaded = False
+        self._loading = False
+        self._lock = threading.RLock()
+
+    def register(self, tool: Tool, *, replace: bool = False) -> Tool:
+        # Load the configured modules first, so the order is settings.MCP_TOOL_MODULES' whatever
+        # module happens to be imported first (a module imported during load() is not re-run).
+        self.load()
+        if tool.name in self._tools and not replace:
+            raise ValueError(f"MCP tool {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+        GROUPS.setdefault(tool.group, tool.group.capitalize())
+        return tool
+
+    def unregister(self, name: str) -> None:
+        self._tools.pop(name, None)
+
+    def load(self) -> None:
+        """Import every module in settings.MCP_TOOL_MODULES (once)."""
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded or self._loading:
+                return
+            from django.conf import settings
+
+            self._loading = True
+            try:
+                for module in getattr(settings, "MCP_TOOL_MODULES", ()):
+                    importlib.import_module(module)
+            finally:
+                self._loading = False
+            self._loaded = True
+
+    def all(self) -> list[Tool]:
+        self.load()
+        return list(self._tools.values())
+
+    def get(self, name: str) -> Tool | None:
+        self.load()
+        return self._tools.get(name)
+
+    def groups(self) -> dict[str, str]:
+        self.load()
+        return dict(GROUPS)
+
+
+registry = Registry()
+
+
+def register(tool: Tool, *, replace: bool = False) -> Tool:
+    return registry.register(tool, replace=replace)
+
+
+def tool(**kwargs) -> Callable[[Callable], Callable]:
+    """Decorator form: ``@tool(name=..., title=..., group=..., action=..., input_schema=...)``.
+    ``description`` defaults to the function's docstring."""
+
+    def decorate(fn):
+        kwargs.setdefault("description", (fn.__doc__ or "").strip())
+        register(Tool(handler=fn, **kwargs))
+        return fn
+
+    return decorate

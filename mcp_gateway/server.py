@@ -1,0 +1,302 @@
+"""The MCP server (low-level ``mcp.server.Server``) over the tool registry.
+
+Every transport (Streamable HTTP, SSE, stdio) uses :func:`build_server`. The caller's identity
+arrives as a :class:`CallerEnv`: on HTTP the auth gate (``mcp_gateway.auth``) puts it in the ASGI
+scope's state; on stdio the server is built with a fixed one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import anyio
+import jsonschema
+import mcp_types as types
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, close_old_connections, transaction
+from django.http import Http404
+from mcp.server import Server
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+from rest_framework.exceptions import APIException
+from rest_framework.exceptions import NotFound as DRFNotFound
+from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from inventory.tenancy import Principal
+
+from . import audit
+from .policy import GroupPolicy
+from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
+
+logger = logging.getLogger(__name__)
+
+#: worker threads running tool handlers (each holds at most one DB connection)
+_limiter: anyio.CapacityLimiter | None = None
+
+
+def _thread_limiter() -> anyio.CapacityLimiter:
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(getattr(settings, "MCP_THREADS", 16))
+    return _limiter
+
+
+async def run_sync(fn, *args):
+    """Run ORM work in a worker thread, with Django's connection hygiene around it."""
+
+    def job():
+        close_old_connections()
+        try:
+            return fn(*args)
+        finally:
+            close_old_connections()
+
+    return await anyio.to_thread.run_sync(job, limiter=_thread_limiter())
+
+
+@dataclass
+class CallerEnv:
+    principal: Principal | None
+    transport: str = "http"
+    ip: str | None = None
+    user_agent: str = ""
+    #: stdio: the raw API key, re-checked on every call (a revoked key stops working at once)
+    credential: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def mcp_resource() -> str:
+    return settings.PUBLIC_URL.rstrip("/") + "/mcp"
+
+
+def authenticate(raw: str, *, resource: str | None = "default") -> Principal | None:
+    """Bearer string → Principal (API key, or OAuth token bound to the MCP resource)."""
+    from oauth.credentials import authenticate_bearer
+
+    if not raw:
+        return None
+    principal = authenticate_bearer(raw, resource=mcp_resource() if resource == "default" else resource)
+    if principal is None or not principal.is_authenticated:
+        return None
+    return principal
+
+
+def _stdio_principal(key: str) -> Principal | None:
+    principal = authenticate(key, resource=None)
+    if principal is not None:
+        principal.via = "stdio"
+    return principal
+
+
+# --- tool description ---------------------------------------------------------------------
+_mcp_tools: dict[str, tuple[Tool, types.Tool]] = {}
+
+
+def mcp_tool(tool: Tool) -> types.Tool:
+    """The wire description of a tool (built once per registered tool)."""
+    hit = _mcp_tools.get(tool.name)
+    if hit is not None and hit[0] is tool:
+        return hit[1]
+    cached = types.Tool(
+        name=tool.name,
+        title=tool.title,
+        description=f"{tool.description}\n\nScope: {tool.scope}. Group: {tool.group}.",
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
+        annotations=types.ToolAnnotations(
+            title=tool.title,
+            read_only_hint=tool.read_only,
+            destructive_hint=tool.destructive if not tool.read_only else False,
+            idempotent_hint=tool.idempotent,
+            open_world_hint=tool.open_world,
+        ),
+    )
+    _mcp_tools[tool.name] = (tool, cached)
+    return cached
+
+
+def visible_tools(principal: Principal) -> list[Tool]:
+    if principal is None or not principal.is_authenticated:
+        return []
+    policy = GroupPolicy(principal)
+    return [t for t in registry.all() if policy.visible(t)]
+
+
+# --- calling ------------------------------------------------------------------------------
+_validators: dict[str, tuple[dict, jsonschema.protocols.Validator]] = {}
+
+
+def validate_arguments(tool: Tool, args) -> None:
+    """Check arguments against the tool's input schema; per-field messages like DRF's."""
+    if not isinstance(args, dict):
+        raise InvalidParams("Arguments must be a JSON object.", {"non_field_errors": ["Expected an object."]})
+    hit = _validators.get(tool.name)
+    if hit is not None and hit[0] is tool.input_schema:
+        validator = hit[1]
+    else:
+        validator = jsonschema.validators.validator_for(tool.input_schema)(tool.input_schema)
+        _validators[tool.name] = (tool.input_schema, validator)
+    errors: dict[str, list[str]] = {}
+    for err in validator.iter_errors(args):
+        path = [str(p) for p in err.absolute_path]
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else "non_field_errors"
+            errors.setdefault(".".join([*path, missing]), []).append("This field is required.")
+        elif err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            for name in extra:
+                errors.setdefault(".".join([*path, name]), []).append("Unknown field.")
+        else:
+            errors.setdefault(".".join(path) or "non_field_errors", []).append(_message(err))
+    if errors:
+        raise InvalidParams("Invalid arguments.", errors)
+
+
+def _message(err) -> str:
+    if err.validator == "type":
+        expected = err.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"Expected {expected}, got {type(err.instance).__name__.replace('str', 'string').replace('NoneType', 'null')}."
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}."
+    return err.message
+
+
+def _tool_error(exc: Exception) -> ToolError:
+    """Map an exception from a handler to the error the client sees."""
+    if isinstance(exc, ToolError):
+        return exc
+    if isinstance(exc, DRFValidationError):
+        return InvalidParams("Invalid arguments.", exc.detail)
+    if isinstance(exc, DjangoValidationError):
+        details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return InvalidParams("Invalid arguments.", details)
+    if isinstance(exc, (ObjectDoesNotExist, Http404, DRFNotFound)):
+        return ToolError(str(exc) or "Not found.", code="NOT_FOUND")
+    if isinstance(exc, (PermissionDenied, DRFPermissionDenied)):
+        return Forbidden(str(exc) or "You may not do that.")
+    if isinstance(exc, APIException):  # e.g. inventory.services.common.Conflict (409)
+        code = {400: "INVALID_PARAMS", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                409: "CONFLICT"}.get(exc.status_code)
+        if code:
+            detail = exc.detail if isinstance(exc.detail, (dict, list)) else {}
+            return ToolError(str(exc.detail) if not isinstance(exc.detail, (dict, list)) else "Request refused.",
+                             detail, code=code)
+    if isinstance(exc, IntegrityError):
+        logger.warning("MCP tool hit a database constraint: %s", exc)
+        return ToolError("The change conflicts with existing data (e.g. a duplicate name).", code="CONFLICT")
+    logger.exception("MCP tool failed")
+    return ToolError("Internal error.", code="INTERNAL_ERROR")
+
+
+def _jsonable(data):
+    return json.loads(json.dumps(data, default=str))
+
+
+def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
+    """Run one tool call (sync, in a worker thread). Returns (structured content, is_error)."""
+    from auditlog.cid import correlation_id
+    from auditlog.context import set_actor
+
+    started = time.perf_counter()
+    call_id = uuid.uuid4()
+    principal = env.principal
+    ctx = None
+    try:
+        if env.credential is not None:  # stdio: the key is checked on every call
+            principal = _stdio_principal(env.credential)
+        if principal is None or not principal.is_authenticated:
+            raise Unauthorized("The credential is missing, invalid, expired or revoked.")
+        missing = principal.missing_scopes(tool.action)
+        if missing:
+            raise Forbidden(f"This call needs the scope {', '.join(missing)}.", {"required_scopes": missing})
+        policy = GroupPolicy(principal)
+        if not policy.visible(tool):
+            raise Forbidden(f"You may not use {tool.name}: your role does not allow it or the "
+                            f"'{tool.group}' tool group is disabled.")
+        validate_arguments(tool, args)
+        ctx = ToolContext(principal=policy.narrow(tool.group), tool=tool, call_id=str(call_id),
+                          base_principal=principal, transport=env.transport)
+        token = correlation_id.set(str(call_id))
+        try:
+            with set_actor(principal.user, remote_addr=env.ip):
+                if tool.atomic:
+                    with transaction.atomic():
+                        result = tool.handler(ctx, args)
+                else:
+                    result = tool.handler(ctx, args)
+        finally:
+            correlation_id.reset(token)
+        result, is_error, error = _jsonable(result if result is not None else {}), False, None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an isError result
+        error = _tool_error(exc)
+        result, is_error = error.as_dict(), True
+    audit.record(
+        call_id=call_id, principal=principal, tool_name=tool.name, arguments=args,
+        secret_fields=tool.secret_fields, outcome="error" if is_error else "ok",
+        error_code=error.code if error else "", error_message=error.message if error else "",
+        duration_ms=(time.perf_counter() - started) * 1000, ip=env.ip, user_agent=env.user_agent,
+        transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None),
+    )
+    return result, is_error
+
+
+def result_of(structured: dict, is_error: bool) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(structured, ensure_ascii=False))],
+        structured_content=structured,
+        is_error=is_error,
+    )
+
+
+def env_from_context(ctx) -> CallerEnv:
+    request = getattr(ctx, "request", None)
+    if request is not None:
+        env = request.scope.get("state", {}).get("mcp_env")
+        if env is not None:
+            return env
+    return CallerEnv(principal=None)
+
+
+def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -> Server:
+    async def list_tools(ctx, params) -> types.ListToolsResult:
+        env = env_getter(ctx)
+        principal = env.principal
+        if env.credential is not None:
+            principal = await run_sync(lambda: _stdio_principal(env.credential))
+        tools = await run_sync(visible_tools, principal) if principal is not None else []
+        return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
+
+    async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = registry.get(params.name)
+        if tool is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
+        env = env_getter(ctx)
+        structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
+        return result_of(structured, is_error)
+
+    def input_schema(name: str):
+        tool = registry.get(name)
+        return tool.input_schema if tool else None
+
+    return Server(
+        getattr(settings, "MCP_SERVER_NAME", "inventory"),
+        version="1.0.0",
+        title="Infrastructure inventory",
+        instructions=(
+            "Multi-tenant infrastructure inventory: devices, datacenters, networks, IP pools and "
+            "addresses. Use search or the *_list tools to find ids, then *_get/*_save/*_delete. "
+            "List tools are paged (limit/offset) and return brief items unless you ask for fields."
+        ),
+        get_tool_input_schema=input_schema,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
