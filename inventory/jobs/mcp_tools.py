@@ -1,0 +1,197 @@
+"""MCP tools for jobs, discovery, provisioning and commands (mcp_gateway.registry).
+
+Tools that start work return the job at once (``job_id``); poll ``job_get`` or
+``provisioning_status``. Results come from the same serializers as REST, so no credential
+can appear in them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from rest_framework import exceptions as drf
+
+from inventory.services.common import Conflict as ServiceConflict
+from mcp_gateway.registry import Conflict, InvalidParams, NotFound, Tool, ToolContext, register
+
+from . import services
+from .models import JobKind, JobStatus, ScanType
+from .serializers import DiscoveredDeviceSerializer, JobDetailSerializer, JobSerializer
+
+#: service field name -> tool argument name
+_ARG_NAMES = {"network": "network_id", "device": "device_id"}
+
+
+def _mapped(fn):
+    """Service exceptions as tool errors, with field errors under the tool's argument names."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: ToolContext, args: dict) -> dict:
+        try:
+            return fn(ctx, args)
+        except ServiceConflict as exc:
+            raise Conflict(str(exc.detail)) from None
+        except drf.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            raise InvalidParams("Invalid arguments.", {_ARG_NAMES.get(k, k): v for k, v in detail.items()}) from None
+        except drf.NotFound as exc:
+            raise NotFound(str(exc.detail)) from None
+
+    return wrapper
+
+
+def _started(job) -> dict:
+    return {"job_id": job.pk, "status": job.status, "kind": job.kind, "target": job.target,
+            "message": f"Job {job.pk} queued; follow it with job_get(id={job.pk})."}
+
+
+def _int(description: str) -> dict:
+    return {"type": "integer", "minimum": 1, "description": description}
+
+
+def _obj(properties: dict, required: list[str]) -> dict:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+# --- discovery ---------------------------------------------------------------------------
+@_mapped
+def discovery_scan(ctx: ToolContext, args: dict) -> dict:
+    data = {"network": args["network_id"], "scan_type": args.get("scan_type", ScanType.QUICK)}
+    if args.get("ports"):
+        data["ports"] = args["ports"]
+    return _started(services.start_scan(ctx.principal, data))
+
+
+@_mapped
+def discovery_list(ctx: ToolContext, args: dict) -> dict:
+    qs = services.visible_discoveries(ctx.principal, args.get("network_id"))
+    limit = min(int(args.get("limit") or settings.MCP_LIST_DEFAULT_LIMIT), settings.MCP_LIST_MAX_LIMIT)
+    offset = int(args.get("offset") or 0)
+    rows = DiscoveredDeviceSerializer(qs[offset:offset + limit], many=True).data
+    return {"count": qs.count(), "limit": limit, "offset": offset, "results": rows}
+
+
+@_mapped
+def discovery_promote(ctx: ToolContext, args: dict) -> dict:
+    device = services.promote(ctx.principal, args["discovered_id"], args["name"])
+    found = services.visible_discoveries(ctx.principal).get(pk=args["discovered_id"])
+    return {"device_id": device.pk, "device_name": device.name, "discovered": DiscoveredDeviceSerializer(found).data}
+
+
+# --- provisioning and commands -----------------------------------------------------------
+@_mapped
+def provisioning_trigger(ctx: ToolContext, args: dict) -> dict:
+    data = {"device": args["device_id"]}
+    if args.get("network_id"):
+        data["network"] = args["network_id"]
+    return _started(services.start_provisioning(ctx.principal, data))
+
+
+@_mapped
+def provisioning_status(ctx: ToolContext, args: dict) -> dict:
+    job = services.get_job(ctx.principal, args["job_id"])
+    if job.kind != JobKind.PROVISIONING:
+        raise InvalidParams("Not a provisioning job.", {"job_id": [f"Job {job.pk} is a {job.kind} job."]})
+    steps = job.result.get("steps") or [{"name": s["name"], "action": s["action"], "status": "pending"}
+                                        for s in job.params.get("plan", [])]
+    return {"job_id": job.pk, "device_id": job.device_id, "status": job.status, "progress": job.progress,
+            "step": job.step, "error": job.error, "steps": steps}
+
+
+@_mapped
+def command_execute(ctx: ToolContext, args: dict) -> dict:
+    data = {"device": args["device_id"], "command": args["command"]}
+    if args.get("timeout"):
+        data["timeout"] = args["timeout"]
+    return _started(services.start_command(ctx.principal, data))
+
+
+# --- jobs --------------------------------------------------------------------------------
+@_mapped
+def job_get(ctx: ToolContext, args: dict) -> dict:
+    job = services.get_job(ctx.principal, args["id"])
+    return JobDetailSerializer(job, context={"log_after": args.get("log_after") or 0}).data
+
+
+@_mapped
+def job_list(ctx: ToolContext, args: dict) -> dict:
+    qs = services.visible_jobs(ctx.principal)
+    if args.get("status"):
+        qs = qs.filter(status=args["status"])
+    if args.get("kind"):
+        qs = qs.filter(kind=args["kind"])
+    limit = min(int(args.get("limit") or settings.MCP_LIST_DEFAULT_LIMIT), settings.MCP_LIST_MAX_LIMIT)
+    offset = int(args.get("offset") or 0)
+    return {"count": qs.count(), "limit": limit, "offset": offset,
+            "results": JobSerializer(qs[offset:offset + limit], many=True).data}
+
+
+@_mapped
+def job_cancel(ctx: ToolContext, args: dict) -> dict:
+    return JobSerializer(services.cancel_job(ctx.principal, args["id"])).data
+
+
+_PAGE = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Page size (default 50)."},
+         "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip."}}
+
+TOOLS = [
+    Tool(name="discovery_scan", title="Scan a network",
+         description="Start a discovery scan of a network (TCP connect; quick: common ports, full: 1-1024 and "
+                     "common higher ports, deep: full plus service banners). Returns the job id at once.",
+         group="discovery", action="execute", handler=discovery_scan, open_world=True,
+         input_schema=_obj({"network_id": _int("Network to scan."),
+                            "scan_type": {"type": "string", "enum": ScanType.values, "default": "quick"},
+                            "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+                                      "minItems": 1, "maxItems": 2048,
+                                      "description": "Scan exactly these TCP ports instead of the type's set."}},
+                           ["network_id"])),
+    Tool(name="discovery_list", title="List discovered hosts",
+         description="Hosts found by discovery scans (ip, hostname, MAC, open ports, banners, promoted device).",
+         group="discovery", action="view", handler=discovery_list, read_only=True, idempotent=True,
+         input_schema=_obj({"network_id": _int("Only this network."), **_PAGE}, [])),
+    Tool(name="discovery_promote", title="Promote a discovered host to a device",
+         description="Create a device with the discovered address (in its network) and link it. "
+                     "A host can be promoted once (CONFLICT afterwards).",
+         group="discovery", action="add", handler=discovery_promote,
+         input_schema=_obj({"discovered_id": _int("Discovered host id (discovery_list)."),
+                            "name": {"type": "string", "minLength": 1, "maxLength": 100,
+                                     "description": "Name of the new device."}},
+                           ["discovered_id", "name"])),
+    Tool(name="provisioning_trigger", title="Provision a device",
+         description="Run the device's provisioning plan over SSH (allocate a primary address if it has none, "
+                     "run each script step, mark it active). Returns the job id at once.",
+         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True,
+         input_schema=_obj({"device_id": _int("Device to provision."),
+                            "network_id": _int("Network to allocate the primary address from (optional).")},
+                           ["device_id"])),
+    Tool(name="provisioning_status", title="Provisioning status",
+         description="Status, progress and each step's outcome of a provisioning job.",
+         group="provisioning", action="view", handler=provisioning_status, read_only=True, idempotent=True,
+         input_schema=_obj({"job_id": _int("Provisioning job id.")}, ["job_id"])),
+    Tool(name="command_execute", title="Run a command on a device",
+         description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
+                     "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
+         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True,
+         input_schema=_obj({"device_id": _int("Device to run on."),
+                            "command": {"type": "string", "minLength": 1, "maxLength": 10000},
+                            "timeout": {"type": "integer", "minimum": 1, "description": "Seconds."}},
+                           ["device_id", "command"])),
+    Tool(name="job_get", title="Get a job",
+         description="A job with status, progress, result (command output, scan summary, provisioning steps) "
+                     "and log lines (log_after: only newer lines).",
+         group="jobs", action="view", handler=job_get, read_only=True, idempotent=True,
+         input_schema=_obj({"id": _int("Job id."), "log_after": {"type": "integer", "minimum": 0}}, ["id"])),
+    Tool(name="job_list", title="List jobs",
+         description="Jobs you can see, newest first, optionally by status and kind.",
+         group="jobs", action="view", handler=job_list, read_only=True, idempotent=True,
+         input_schema=_obj({"status": {"type": "string", "enum": JobStatus.values},
+                            "kind": {"type": "string", "enum": JobKind.values}, **_PAGE}, [])),
+    Tool(name="job_cancel", title="Cancel a job",
+         description="Cancel a queued job (it never starts) or ask a running one to stop at its next host/step.",
+         group="jobs", action="execute", handler=job_cancel,
+         input_schema=_obj({"id": _int("Job id.")}, ["id"])),
+]
+
+for _tool in TOOLS:
+    register(_tool)
