@@ -251,7 +251,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-mcp", action="store_true", help="skip benchmarks/mcp_bench.py")
     parser.add_argument("--no-pool", action="store_true",
-                        help="serve with the plain project settings (no connection pool; see benchmarks/settings.py)")
+                        help="serve without the web process's PostgreSQL connection pool (DATABASE_POOL=off)")
     parser.add_argument("--requests", type=int, default=200, help="requests per scenario and concurrency")
     args = parser.parse_args(argv)
 
@@ -267,8 +267,8 @@ def main(argv=None) -> int:
 
     report: dict = {"data": {"devices": DEVICES, "tenants": TENANTS, "allocated_in_/16": ALLOCATED,
                              "seed_seconds": data["seed_seconds"]}, "results": {}, "checks": {}}
-    server_env = {} if args.no_pool else {"DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
-    report["server"] = {"workers": args.workers, "settings": server_env.get("DJANGO_SETTINGS_MODULE", "inventory.settings")}
+    server_env = {"DATABASE_POOL": "off"} if args.no_pool else {}
+    report["server"] = {"workers": args.workers, "connection_pool": not args.no_pool}
     with UvicornServer(workers=args.workers, env=server_env) as server:
         report["results"]["next_ip_preview_cold_ms"] = cold_next_ip(server.url, headers, data["network_id"])
         for scenario in scenarios(data):

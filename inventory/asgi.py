@@ -9,6 +9,9 @@ import contextlib
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory.settings")
+# The web process serves each request in a fresh thread, where persistent connections are never
+# reused: on PostgreSQL it takes its connections from a pool instead (see settings).
+os.environ.setdefault("DATABASE_POOL", "on")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 

@@ -112,7 +112,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL;",
     }
+elif env.bool("DATABASE_POOL", default=False) and env.int("DATABASE_POOL_MAX_SIZE", default=8) > 0:
+    # PostgreSQL in the ASGI web process (inventory/asgi.py turns DATABASE_POOL on): a psycopg
+    # pool per process. Set DATABASE_POOL=off behind PgBouncer.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses pools with persistent connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8), "timeout": 10,
+    }
 else:
+    # PostgreSQL elsewhere (Celery workers, management commands): persistent connections.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
