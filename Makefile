@@ -48,5 +48,5 @@ DEVICES ?= 1000
 demo: migrate
 	$(VENV)/bin/python manage.py seed_demo --devices $(DEVICES)
 
-bench: migrate
+bench: install
 	$(VENV)/bin/python benchmarks/run.py

@@ -74,8 +74,12 @@ def setup_django(url: str, data_dir: Path) -> None:
     import django
 
     django.setup()
+    import logging
+
     from django.core.management import call_command
 
+    for name in ("httpx", "httpx2", "httpcore"):  # one INFO line per request would perturb the client
+        logging.getLogger(name).setLevel(logging.WARNING)
     call_command("migrate", verbosity=0, interactive=False)
 
 
