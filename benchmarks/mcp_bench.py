@@ -102,7 +102,8 @@ async def _measure(make_request, requests: int, concurrency: int) -> dict:
             errors += 0 if ok else 1
 
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as http:
-        await make_request(http, -1)  # warm-up
+        # warm-up: each worker's imports, pooled connections and caches, at this concurrency
+        await asyncio.gather(*(make_request(http, -1 - i) for i in range(max(20, 4 * concurrency))))
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
     return {**_percentiles(samples), "errors": errors}
 

@@ -95,6 +95,7 @@ def seed(reseed: bool = False) -> dict:
     from django.db import connection, transaction
 
     from inventory import ipam
+    from inventory.counting import bump_counts
     from inventory.models import Device, IPAddress, IPPool, Membership, Network, Tag, Tenant
 
     if reseed:
@@ -144,6 +145,7 @@ def seed(reseed: bool = False) -> dict:
                     device=holders[n] if n < len(holders) else None, status="allocated",
                 ))
             IPAddress.objects.bulk_create(rows, batch_size=5000)
+            bump_counts(Device, IPAddress)  # bulk_create sends no signals
         with connection.cursor() as cursor:  # statistics and visibility map, as autovacuum would
             for table in ("inventory_device", "inventory_device_tags", "inventory_ipaddress", "inventory_tag"):
                 cursor.execute(f"VACUUM ANALYZE {table}")
@@ -216,8 +218,8 @@ async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int)
             samples.append(await one(http, i))
 
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as http:
-        for i in range(5):  # warm-up: connections, worker imports, caches
-            await one(http, -1 - i)
+        # warm-up: each worker's imports, pooled connections and caches, at this concurrency
+        await asyncio.gather(*(one(http, -1 - i) for i in range(max(20, 4 * concurrency))))
         started = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         wall = time.perf_counter() - started

@@ -1,9 +1,10 @@
-"""Keep derived data fresh: device search text and allocation hints."""
+"""Keep derived data fresh: device search text, allocation hints, cached list counts."""
 
 from django.db.models import Case, F, Value, When
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from inventory.counting import bump_counts
 from inventory.models import Device, IPAddress, IPPool, Network
 
 
@@ -35,3 +36,16 @@ def _address_freed(sender, instance, **kwargs):
         _lower_hint(Network, instance.network_id, instance.address_key)
     if instance.pool_id:
         _lower_hint(IPPool, instance.pool_id, instance.address_key)
+
+
+@receiver(post_save, sender=Device)
+@receiver(post_save, sender=IPAddress)
+def _row_created(sender, instance, created, **kwargs):
+    if created:
+        bump_counts(sender)
+
+
+@receiver(post_delete, sender=Device)
+@receiver(post_delete, sender=IPAddress)
+def _row_deleted(sender, instance, **kwargs):
+    bump_counts(sender)

@@ -6,26 +6,42 @@ tenants where the tool's group is enabled, and the tenancy layer does the rest.
 
 from __future__ import annotations
 
+from inventory.caching import cached
 from inventory.tenancy import Principal
 
 from .registry import Tool
 
 
-class GroupPolicy:
-    """The group policy rows that concern one principal, loaded with one query."""
+POLICIES = "toolgroups"  # the generation ToolGroupPolicy changes bump (see apps.py)
 
-    def __init__(self, principal: Principal):
+
+def all_policy_rows() -> list[tuple[int, str, frozenset]]:
+    """Every (tenant id, client id, enabled groups) row: a small table, read from the shared
+    cache until a row changes."""
+
+    def build():
         from .models import ToolGroupPolicy
 
+        rows = ToolGroupPolicy.objects.values_list("tenant_id", "client_id", "enabled_groups")
+        return [(t, c, frozenset(g)) for t, c, g in rows], 3600
+
+    return cached("inv:toolgroups", (POLICIES,), build)
+
+
+class GroupPolicy:
+    """The group policy rows that concern one principal."""
+
+    def __init__(self, principal: Principal):
         self.principal = principal
         self._narrowed: dict[str, Principal] = {}
         self.rows: list[tuple[int, str, frozenset]] = []
         if not principal.is_authenticated:
             return
-        qs = ToolGroupPolicy.objects.filter(client_id__in={"", principal.client_id or ""})
-        if not principal.is_superuser or principal.tenant_ids is not None:
-            qs = qs.filter(tenant_id__in=list(principal.roles))
-        self.rows = [(t, c, frozenset(g)) for t, c, g in qs.values_list("tenant_id", "client_id", "enabled_groups")]
+        clients = {"", principal.client_id or ""}
+        everywhere = principal.is_superuser and principal.tenant_ids is None
+        tenants = principal.roles
+        self.rows = [row for row in all_policy_rows()
+                     if row[1] in clients and (everywhere or row[0] in tenants)]
 
     def disabled_tenants(self, group: str) -> set[int]:
         return {tenant for tenant, _client, groups in self.rows if group not in groups}

@@ -56,6 +56,14 @@ class ApiKeyQuerySet(models.QuerySet):
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
 
+    def revoke(self, at=None) -> int:
+        """Revoke the keys not yet revoked; they stop working at once, in every process."""
+        from oauth.credentials import forget_credentials
+
+        count = self.filter(revoked_at__isnull=True).update(revoked_at=at or timezone.now())
+        forget_credentials()
+        return count
+
 
 class ApiKey(models.Model):
     """A bearer key for scripts: ``Authorization: Bearer inv_XXXXXXXX_...``.
@@ -132,7 +140,7 @@ class ApiKey(models.Model):
     def revoke(self) -> None:
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
-            ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=self.revoked_at)
+            ApiKey.objects.filter(pk=self.pk).revoke(at=self.revoked_at)
 
     def principal(self) -> Principal:
         """The user, narrowed to the key's scopes (all when empty) and tenant."""

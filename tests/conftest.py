@@ -36,6 +36,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Tests empty tables without signals (rollback, flush): start each from fresh caches."""
+    from inventory.caching import invalidate_all
+    from oauth import credentials
+
+    invalidate_all()
+    credentials._recorded.clear()
+    yield
+
+
 @pytest.fixture
 def tenant_a(db):
     from inventory.models import Tenant

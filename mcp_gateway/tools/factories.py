@@ -16,6 +16,7 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework import relations as drf_relations
 
+from inventory.counting import count as count_rows
 from inventory.services.common import delete_object, get_for
 from inventory.tenancy import Action
 
@@ -134,10 +135,12 @@ def list_tool(res: Resource, *, description: str, name: str | None = None) -> To
         if "id" not in fields:
             fields = ["id", *fields]
         qs = res.queryset(ctx, [res.back.get(f, f) for f in fields])
+        filtered = False
         for arg, (_schema, fn) in res.filters.items():
             if args.get(arg) not in (None, "", []):
                 qs = fn(qs, args[arg], ctx)
-        count = qs.order_by().values("pk").count()
+                filtered = True
+        count = count_rows(qs, unfiltered=not filtered)
         page = list(qs[offset:offset + limit])
         return {"items": res.render_many(page, ctx, fields), "count": count, "limit": limit,
                 "offset": offset, "has_more": offset + len(page) < count}

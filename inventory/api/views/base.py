@@ -101,6 +101,11 @@ class InventoryViewSet(viewsets.ModelViewSet):
             queryset = queryset.prefetch_related(*(p if isinstance(p, Prefetch) else p for p in dict.fromkeys(prefetches)))
         return queryset
 
+    def plain_queryset(self) -> bool:
+        """Is the list queryset just the restricted model (no view-specific narrowing)?
+        Then an unfiltered list's count may come from the cache (inventory.counting)."""
+        return type(self).get_queryset is InventoryViewSet.get_queryset
+
     def get_base_context(self):
         return {"request": self.request, "format_kwarg": getattr(self, "format_kwarg", None), "view": self,
                 "principal": self.principal}
@@ -117,6 +122,19 @@ class InventoryViewSet(viewsets.ModelViewSet):
 
     def check_object(self, obj, action: str) -> None:
         check(self.principal, action, obj, f"this {self.model._meta.verbose_name}")
+
+    #: query parameters a detail route accepts (filters and ordering choose rows of a list)
+    detail_query_params = frozenset({"brief", "fields", "format"})
+
+    def filter_queryset(self, queryset):
+        if not self.detail:
+            return super().filter_queryset(queryset)
+        unknown = sorted(set(self.request.query_params) - self.detail_query_params)
+        if unknown:
+            raise exceptions.ValidationError({"detail": (
+                f"Unknown query parameter(s) for a single object: {', '.join(unknown)}. "
+                f"Allowed: {', '.join(sorted(self.detail_query_params))}.")})
+        return queryset
 
     def get_object(self):
         obj = super().get_object()

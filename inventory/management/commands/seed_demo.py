@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from inventory import ipam
+from inventory.counting import bump_counts
 from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Membership, Network, Tag, Tenant,
 )
@@ -111,6 +112,7 @@ class Command(BaseCommand):
         for i in range(0, min(len(ids), 200) - 1, 2):
             rels.append(DeviceRelationship(tenant=tenant, parent_id=ids[i], child_id=ids[i + 1], type="connected_to"))
         DeviceRelationship.objects.bulk_create(rels)
+        bump_counts(Device, IPAddress)  # bulk_create sends no signals
         return len(devices)
 
     def fill_search_text(self, tenant):
