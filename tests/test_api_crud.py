@@ -277,6 +277,36 @@ def test_prefetch_follows_requested_fields(api, viewer_a, world, django_assert_m
     assert not any("inventory_tag" in q["sql"] or "inventory_ipaddress" in q["sql"] for q in ctx.captured_queries)
 
 
+def test_list_rows_match_detail_rows(api, operator_a, world):
+    """A page is rendered with batch loaders (one query per related field), a single object with
+    its own queries: both must say the same, in the same order."""
+    c = api(operator_a)
+    for i, (tags, ips) in enumerate([(["web", "db", "alpha"], ["10.0.0.30", "10.0.0.7", "2001:db8::1"]),
+                                     ([], []), (["zulu"], ["10.0.0.8"])]):
+        r = c.post("/api/devices/", {"name": f"batch{i}", "tags": tags,
+                                     "addresses": [{"ip": ip} for ip in ips]}, format="json")
+        assert r.status_code == 201, r.content
+    page = c.get("/api/devices/?limit=100").json()["results"]
+    assert len(page) >= 4
+    for row in page:
+        assert c.get(f"/api/devices/{row['id']}/").json() == row
+    by_name = {row["name"]: row for row in page}
+    assert by_name["batch0"]["tags"] == ["alpha", "db", "web"]
+    assert [a["ip"] for a in by_name["batch0"]["addresses"]] == ["10.0.0.7", "10.0.0.30", "2001:db8::1"]
+    assert by_name["batch1"]["tags"] == [] and by_name["batch1"]["addresses"] == []
+    only_tags = c.get("/api/devices/?fields=id,tags&limit=100").json()["results"]
+    assert {r["id"]: r["tags"] for r in only_tags} == {r["id"]: r["tags"] for r in page}
+
+
+def test_detail_routes_take_no_filters(api, viewer_a, world):
+    device = world["a"]["device"]
+    c = api(viewer_a)
+    assert c.get(f"/api/devices/{device.pk}/?brief=1").status_code == 200
+    r = c.get(f"/api/devices/{device.pk}/?status=offline")
+    assert r.status_code == 400 and "status" in r.json()["detail"]
+    assert c.get(f"/api/networks/{world['a']['network'].pk}/next-ip/?ordering=id").status_code == 400
+
+
 def test_pagination(api, viewer_a, world):
     for i in range(60):
         Device.objects.create(tenant=world["a"]["tenant"], name=f"p{i:02}")

@@ -12,7 +12,7 @@ Context keys: ``principal`` (required unless ``request`` carries one), ``request
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import models, transaction
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -108,16 +108,53 @@ class DisplayField(serializers.Field):
         return str(obj)
 
 
+class Batched:
+    """Field mixin: use the value a batch loader stored on the object (``obj._batch_<field
+    name>``) when there is one, else read the attribute as usual."""
+
+    def get_attribute(self, instance):
+        value = instance.__dict__.get(f"_batch_{self.field_name}", _UNSET)
+        return value if value is not _UNSET else super().get_attribute(instance)
+
+
+_UNSET = object()
+
+
+class BatchedListSerializer(Batched, serializers.ListSerializer):
+    """A nested many=True serializer whose rows a batch loader may provide."""
+
+
+class BatchListSerializer(serializers.ListSerializer):
+    """Renders a page of objects, loading what the rendered fields need with one query per field
+    (the child serializer's ``batch`` loaders) instead of a prefetch per object.
+
+    A loader takes the page's objects and stores on each ``_batch_<field name>``; the field (with
+    :class:`Batched`) reads that, or makes its own query for a single object (detail, saves).
+    """
+
+    def to_representation(self, data):
+        items = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
+        if items:
+            fields = self.child.fields
+            for name, loader in getattr(self.child, "batch", {}).items():
+                if name in fields:
+                    loader(items)
+        return [self.child.to_representation(item) for item in items]
+
+
 class InventorySerializer(serializers.ModelSerializer):
     """Base of every API serializer: sparse fields, tenant handling, permission-checked save.
 
     Subclasses set ``Meta.model``, ``Meta.fields``, and optionally:
     ``brief_fields`` (the ``?brief=1`` set), ``related`` (field name -> ("select"|"prefetch",
-    lookup)) from which views derive select_related/prefetch_related for the requested fields.
+    lookup)) from which views derive select_related/prefetch_related for the requested fields,
+    ``batch`` (field name -> loader) with ``Meta.list_serializer_class = BatchListSerializer``.
     """
 
     brief_fields: tuple[str, ...] = BRIEF_FIELDS
     related: dict[str, tuple[str, object]] = {}
+    #: field name -> loader(objects) used when rendering many (see BatchListSerializer)
+    batch: dict[str, object] = {}
     #: the actions that creating/changing need (memberships and tenants use "manage")
     add_action = Action.ADD
     change_action = Action.CHANGE

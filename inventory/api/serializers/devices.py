@@ -1,11 +1,13 @@
 import re
+from collections import defaultdict
 
 from rest_framework import serializers
 
 from inventory.ipam import parse_address
-from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, RelationshipType
+from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType
 
-from .base import RestrictedRelatedField, SelfLinkField, TenantOwnedSerializer
+from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField,
+                   TenantOwnedSerializer)
 
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$")
 
@@ -21,6 +23,9 @@ class DeviceAddressSerializer(serializers.Serializer):
     network = serializers.IntegerField(read_only=True, allow_null=True, help_text="Id of the network holding the address.")
     status = serializers.CharField(read_only=True)
 
+    class Meta:
+        list_serializer_class = BatchedListSerializer  # rows may come from load_addresses
+
     def validate(self, attrs):
         ip = parse_address(attrs["ip"])
         attrs["ip"] = str(ip)
@@ -33,13 +38,35 @@ class DeviceAddressSerializer(serializers.Serializer):
                 "network": obj.network_id, "status": obj.status}
 
 
-class TagNamesField(serializers.ListField):
+def load_tag_names(devices) -> None:
+    """Batch loader: each device's tag names, in name order, with one query."""
+    names = defaultdict(list)
+    rows = (Device.tags.through.objects.filter(device_id__in=[d.pk for d in devices])
+            .order_by("tag__name").values_list("device_id", "tag__name"))
+    for device_id, name in rows:
+        names[device_id].append(name)
+    for device in devices:
+        device._batch_tags = names.get(device.pk, [])
+
+
+def load_addresses(devices) -> None:
+    """Batch loader: each device's addresses, in address order, with one query."""
+    found = defaultdict(list)
+    rows = (IPAddress.objects.filter(device_id__in=[d.pk for d in devices])
+            .only("id", "device_id", "address", "dns_name", "network_id", "status").order_by("address_key"))
+    for row in rows:
+        found[row.device_id].append(row)
+    for device in devices:
+        device._batch_addresses = found.get(device.pk, [])
+
+
+class TagNamesField(Batched, serializers.ListField):
     """Tags as a list of names; unknown names are created in the device's tenant."""
 
     child = serializers.CharField(max_length=64)
 
     def to_representation(self, value):
-        return [tag.name for tag in value.all()]
+        return list(value) if isinstance(value, list) else [tag.name for tag in value.all()]
 
     def to_internal_value(self, data):
         names = super().to_internal_value(data)
@@ -62,7 +89,7 @@ class DeviceSerializer(TenantOwnedSerializer):
     (see :func:`inventory.services.devices.save_device`)."""
 
     url = SelfLinkField("api:device-detail")
-    related = {"tags": ("prefetch", "tags"), "addresses": ("prefetch", "addresses")}
+    batch = {"tags": load_tag_names, "addresses": load_addresses}
     datacenter = RestrictedRelatedField(Datacenter, required=False, allow_null=True,
                                         help_text="Datacenter id (same tenant), or null.")
     status = serializers.ChoiceField(choices=DeviceStatus.choices, default=DeviceStatus.PLANNED)
@@ -79,6 +106,7 @@ class DeviceSerializer(TenantOwnedSerializer):
                   "location", "status", "tags", "domains", "addresses", "facts", "created", "updated"]
         read_only_fields = ["created", "updated"]
         validators = []
+        list_serializer_class = BatchListSerializer
 
     def validate_addresses(self, items):
         seen = set()
