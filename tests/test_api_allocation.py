@@ -38,6 +38,29 @@ def test_preview_and_allocate_skip_used_and_reserved(api, operator_a, net):
     assert next_ip(c, "networks", net).json()["address"] == "10.0.0.6"
 
 
+def test_preview_locks_and_writes_only_to_raise_the_hint(operator_a, net):
+    from django.test.utils import CaptureQueriesContext
+
+    for n in (1, 2, 3):
+        IPAddress.objects.create(network=net, address=f"10.0.0.{n}")
+    principal = Principal(operator_a)
+
+    def preview():
+        target = Network.objects.get(pk=net.pk)
+        with CaptureQueriesContext(connection) as queries:
+            address = preview_next_ip(principal, target).address
+        sql = " ".join(q["sql"] for q in queries.captured_queries).upper()
+        return address, ("FOR UPDATE" in sql or "FOR NO KEY UPDATE" in sql), "UPDATE " in sql.replace("FOR UPDATE", "")
+
+    locks = connection.vendor == "postgresql"  # SQLite has no row locks (it serialises writers)
+    assert preview() == ("10.0.0.4", locks, True)  # a better lower bound: stored under the lock
+    assert preview() == ("10.0.0.4", False, False)  # steady state: read only
+    IPAddress.objects.filter(address="10.0.0.2").delete()  # lowers the hint
+    assert preview() == ("10.0.0.2", False, False)
+    IPAddress.objects.create(network=net, address="10.0.0.2")
+    assert preview() == ("10.0.0.4", locks, True)
+
+
 def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
     dev = Device.objects.create(tenant=tenant_a, name="web1")
     c = api(operator_a)

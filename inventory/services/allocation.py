@@ -120,14 +120,21 @@ def preview_next_ip(principal: Principal, target: Network | IPPool) -> FreeAddre
     """The address the next allocation from ``target`` would take (nothing is written but the hint).
 
     ``target`` must come from ``restrict(principal, "view")``. Full: Conflict (409).
+    Usually two queries and no lock: the target, and the gap search from its hint. Only when the
+    search found a better lower bound is the hint raised, under the allocation lock (a freed
+    address lowers the hint under that lock too, so it can never end up above a free address).
     """
     check(principal, Action.VIEW, target, "this network")
-    with transaction.atomic():
-        target = _lock(target)
-        network, value, _lo, _hi = _find(target)
-        if value is None:
-            raise _full(target)
-        _raise_hint(target, value)  # every address below is in use: a better lower bound
+    network, value, _lo, _hi = _find(target)
+    if value is None:
+        raise _full(target)
+    if ipam.key(value) > (target.alloc_hint or ""):
+        with transaction.atomic():
+            target = _lock(target)
+            network, value, _lo, _hi = _find(target)
+            if value is None:
+                raise _full(target)
+            _raise_hint(target, value)  # every address below is in use: a better lower bound
     return FreeAddress(str(ipam.to_address(value, network.family)), network.pk,
                        target.pk if isinstance(target, IPPool) else None)
 
@@ -160,7 +167,7 @@ def allocate_next_ip(
                     device=device, dns_name=dns_name, description=description,
                 )
                 # the related rows were just read (and locked); the gap search proved the address free
-                save_model(row, exclude=["tenant", "network", "pool", "device"])
+                save_model(row, exclude=["tenant", "network", "pool", "device"], savepoint=False)
                 _raise_hint(locked, value + 1 if value < _hi else value)
                 return row
         except Conflict as exc:

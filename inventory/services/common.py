@@ -77,17 +77,19 @@ def as_drf_validation_error(exc: DjangoValidationError) -> exceptions.Validation
     return exceptions.ValidationError(detail)
 
 
-def save_model(instance, *, exclude=None) -> None:
+def save_model(instance, *, exclude=None, savepoint: bool = True) -> None:
     """Validate (fields, clean, uniqueness, constraints) then save; errors become 400/409.
 
     The database's unique constraints stay the last line: a lost race is a 409.
+    ``savepoint=False``: the caller's transaction is abandoned on a conflict anyway (spares
+    two round trips).
     """
     try:
         instance.full_clean(exclude=exclude)
     except DjangoValidationError as exc:
         raise as_drf_validation_error(exc) from None
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             if hasattr(instance, "tenant_links"):  # TenantOwned: already validated above
                 instance.save(validate=False)
             else:
