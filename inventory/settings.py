@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "inventory.auditing.AuditlogMiddleware",  # auditlog's, keeping its context on the request
 ]
 
 ROOT_URLCONF = "inventory.urls"

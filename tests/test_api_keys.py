@@ -86,3 +86,21 @@ def test_bearer_writes_are_audited_with_key_owner(operator_a, world):
     assert r.status_code == 201
     entry = LogEntry.objects.get_for_object(Device.objects.get(name="from-script")).first()
     assert entry.actor == operator_a
+
+
+def test_bearer_writes_leave_no_audit_receivers_behind(operator_a, world):
+    """Each write used to leave a pre_save receiver (holding the user) connected for good:
+    auditlog's nested set_actor never disconnected the middleware's context."""
+    from django.db.models.signals import pre_save
+
+    _k, raw = ApiKey.create(operator_a, "script")
+    client = bearer(raw)
+    client.post("/api/devices/", {"name": "warm"}, format="json")
+    before = len(pre_save.receivers)
+    for i in range(5):
+        assert client.post("/api/devices/", {"name": f"d{i}"}, format="json").status_code == 201
+        assert client.patch(f"/api/devices/{Device.objects.get(name=f'd{i}').pk}/", {"os": "x"},
+                            format="json").status_code == 200
+    assert len(pre_save.receivers) == before
+    entry = LogEntry.objects.get_for_object(Device.objects.get(name="d4")).order_by("-pk").first()
+    assert entry.actor == operator_a and entry.action == LogEntry.Action.UPDATE

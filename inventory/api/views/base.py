@@ -3,15 +3,13 @@ prefetching, the principal in the serializer context, audited writes."""
 
 from __future__ import annotations
 
-import contextlib
-
-from auditlog.context import set_actor
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
 
 from inventory.api.permissions import tenancy_action
+from inventory.auditing import audit_actor
 from inventory.services.common import check, delete_object
 from inventory.tenancy import Action, Principal
 
@@ -19,18 +17,6 @@ FIELD_PARAMS = [
     OpenApiParameter("brief", OpenApiTypes.BOOL, description="Only id, name (or address), display and url."),
     OpenApiParameter("fields", OpenApiTypes.STR, description="Comma-separated field names to return, e.g. id,name,status."),
 ]
-
-
-@contextlib.contextmanager
-def audit_actor(request):
-    """Attribute audit-log entries to the authenticated user, whatever the credential
-    (auditlog's middleware only knows session users)."""
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        with set_actor(user, remote_addr=request.META.get("REMOTE_ADDR")):
-            yield
-    else:
-        yield
 
 
 def documented(viewset):

@@ -7,11 +7,12 @@ from rest_framework.response import Response
 
 from inventory.api import filtersets as f
 from inventory.api import serializers as s
+from inventory.auditing import audit_actor
 from inventory.models import Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Network
 from inventory.services.allocation import allocate_next_ip, preview_next_ip
 from inventory.tenancy import Action
 
-from .base import InventoryViewSet, audit_actor, documented
+from .base import InventoryViewSet, documented
 
 
 @documented

@@ -1,0 +1,46 @@
+"""Who made a change: django-auditlog's actor for every surface.
+
+AuditlogMiddleware opens one auditlog context per request, with the session user as actor. API
+requests authenticate later, in the view (bearer keys and tokens), so writes attribute the
+actor with :func:`audit_actor`. That function sets the actor on the request's open context
+rather than nesting auditlog's ``set_actor``: a nested context replaces the outer one in the
+context variable and does not restore it on exit, so the outer context's signal receiver was
+never disconnected: one leaked receiver, holding a user, per write request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from auditlog.context import set_actor
+from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
+
+
+class AuditlogMiddleware(_AuditlogMiddleware):
+    """auditlog's middleware, keeping its context on the request (``request.auditlog_context``)."""
+
+    def get_extra_data(self, request):
+        data = super().get_extra_data(request)
+        request.auditlog_context = data  # the dict auditlog keeps as the live context
+        return data
+
+
+@contextlib.contextmanager
+def audit_actor(request):
+    """Attribute audit-log entries made inside to the request's authenticated user, whatever
+    the credential (API key, OAuth token or session)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        yield
+        return
+    context = getattr(request, "auditlog_context", None)
+    if context is None:  # no middleware around this request (e.g. a view called directly)
+        with set_actor(user, remote_addr=request.META.get("REMOTE_ADDR")):
+            yield
+        return
+    previous = context.get("actor")
+    context["actor"] = user
+    try:
+        yield
+    finally:
+        context["actor"] = previous
