@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory.settings")
 
+from benchmarks.cpu import CpuMeter  # noqa: E402
+
 TARGET_RATIO = 1.3
 TARGET_P99_MS = 50.0
 
@@ -80,7 +82,7 @@ def _percentiles(samples: list[float]) -> dict:
             "p99_ms": round(q[98], 2), "max_ms": round(samples[-1], 2)}
 
 
-async def _measure(make_request, requests: int, concurrency: int) -> dict:
+async def _measure(make_request, requests: int, concurrency: int, server_pid: int | None = None) -> dict:
     import httpx2 as httpx
 
     samples: list[float] = []
@@ -104,8 +106,9 @@ async def _measure(make_request, requests: int, concurrency: int) -> dict:
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as http:
         # warm-up: each worker's imports, pooled connections and caches, at this concurrency
         await asyncio.gather(*(make_request(http, -1 - i) for i in range(max(20, 4 * concurrency))))
-        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
-    return {**_percentiles(samples), "errors": errors}
+        with CpuMeter(server_pid or os.getpid()) as cpu:
+            await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    return {**_percentiles(samples), **cpu.per_request(len(samples)), "errors": errors}
 
 
 def _mcp_request(url: str, token: str, tool: str, args_for):
@@ -151,10 +154,11 @@ def run_mcp_benchmarks(requests: int = 200, workers: int = 2, devices: int = 100
     results: dict = {}
     env = {"PUBLIC_URL": url}
     try:
-        with UvicornServer(workers=workers, port=port, env=env):
+        with UvicornServer(workers=workers, port=port, env=env) as server:
             for concurrency in (1, 8):
                 for name, request in scenarios.items():
-                    results[f"{name}@c{concurrency}"] = asyncio.run(_measure(request, requests, concurrency))
+                    results[f"{name}@c{concurrency}"] = asyncio.run(
+                        _measure(request, requests, concurrency, server.proc.pid))
     finally:
         _cleanup(data["network_id"])
     checks = {}

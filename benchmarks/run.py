@@ -6,7 +6,8 @@ Steps: (1) make sure the PostgreSQL database exists and is migrated; (2) seed it
 bulk inserts (3 tenants, 100k devices with tags and derived search text, a /16 with 60k
 allocated addresses; ``--reseed`` starts over); (3) start uvicorn ``--workers 2`` on it;
 (4) run each named scenario at concurrency 1 (latency) and 4 (throughput), with an API key;
-(5) print a JSON report with p50/p95/p99, req/s and the target checks. The MCP scenarios of
+(5) print a JSON report with p50/p95/p99, req/s, CPU per request on the server (all uvicorn
+processes) and in this client, and the target checks. The MCP scenarios of
 ``benchmarks/mcp_bench.py`` run afterwards unless ``--no-mcp``.
 
 The database is ``BENCH_DATABASE_URL``, else ``DATABASE_URL`` with its name replaced by
@@ -30,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.cpu import CpuMeter  # noqa: E402
 
 DEVICES = 100_000
 TENANTS = 3
@@ -197,7 +200,7 @@ def percentiles(samples: list[float]) -> dict:
             "p99_ms": round(q[98], 2), "max_ms": round(samples[-1], 2)}
 
 
-async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int) -> dict:
+async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int, server_pid: int | None = None) -> dict:
     import httpx2 as httpx
 
     samples: list[float] = []
@@ -220,11 +223,12 @@ async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int)
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as http:
         # warm-up: each worker's imports, pooled connections and caches, at this concurrency
         await asyncio.gather(*(one(http, -1 - i) for i in range(max(20, 4 * concurrency))))
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
-        wall = time.perf_counter() - started
-    return {**percentiles(samples), "req_per_s": round(len(samples) / wall, 1), "errors": len(errors),
-            "first_error": errors[0] if errors else None}
+        with CpuMeter(server_pid or os.getpid()) as cpu:
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+            wall = time.perf_counter() - started
+    return {**percentiles(samples), "req_per_s": round(len(samples) / wall, 1), **cpu.per_request(len(samples)),
+            "errors": len(errors), "first_error": errors[0] if errors else None}
 
 
 def scenarios(data: dict) -> list[Scenario]:
@@ -281,7 +285,7 @@ def main(argv=None) -> int:
             scenario.requests = min(scenario.requests, args.requests)
             for concurrency in scenario.concurrency:
                 report["results"][f"{scenario.name}@c{concurrency}"] = asyncio.run(
-                    measure(server.url, headers, scenario, concurrency))
+                    measure(server.url, headers, scenario, concurrency, server.proc.pid))
     for name, (stat, limit) in TARGETS.items():
         value = report["results"][f"{name}@c1"][stat]
         report["checks"][f"{name}_{stat}"] = {"value": value, "target": f"<= {limit} ms", "ok": value <= limit}
