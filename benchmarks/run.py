@@ -1,6 +1,6 @@
 """REST benchmark: 100k devices, a /16 with 60k allocated addresses, measured over real HTTP.
 
-    make bench            # or: DATABASE_URL=postgres://.../inv_bench python benchmarks/run.py
+    DATABASE_URL=postgres://... REDIS_URL=redis://... make bench   # or: python benchmarks/run.py
 
 Steps: (1) make sure the PostgreSQL database exists and is migrated; (2) seed it once with
 bulk inserts (3 tenants, 100k devices with tags and derived search text, a /16 with 60k
@@ -278,7 +278,8 @@ def main(argv=None) -> int:
     report: dict = {"data": {"devices": DEVICES, "tenants": TENANTS, "allocated_in_/16": ALLOCATED,
                              "seed_seconds": data["seed_seconds"]}, "results": {}, "checks": {}}
     server_env = {"DATABASE_POOL": "off"} if args.no_pool else {}
-    report["server"] = {"workers": args.workers, "connection_pool": not args.no_pool}
+    report["server"] = {"workers": args.workers, "connection_pool": not args.no_pool,
+                        "cache": "redis" if os.environ.get("REDIS_URL") else "file (set REDIS_URL, as in production)"}
     with UvicornServer(workers=args.workers, env=server_env) as server:
         report["results"]["next_ip_preview_cold_ms"] = cold_next_ip(server.url, headers, data["network_id"])
         for scenario in scenarios(data):
