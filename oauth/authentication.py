@@ -9,6 +9,7 @@ expired or bound elsewhere is a 401 whose ``WWW-Authenticate`` names the resourc
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from inventory.auditing import attribute_to
 from oauth.challenges import unauthorized
 from oauth.credentials import authenticate_bearer
 from oauth.resources import api_resource
@@ -30,6 +31,7 @@ class BearerAuthentication(BaseAuthentication):
         principal = authenticate_bearer(raw, resource=api_resource())
         if principal is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked bearer token.")
+        attribute_to(request._request, principal.user)  # audit entries of this request name the key's user
         return (principal.user, principal)
 
     def authenticate_header(self, request):

@@ -104,3 +104,15 @@ def test_bearer_writes_leave_no_audit_receivers_behind(operator_a, world):
     assert len(pre_save.receivers) == before
     entry = LogEntry.objects.get_for_object(Device.objects.get(name="d4")).order_by("-pk").first()
     assert entry.actor == operator_a and entry.action == LogEntry.Action.UPDATE
+
+
+def test_bearer_writes_outside_the_inventory_views_are_attributed_too(operator_a, world):
+    """Authentication sets the actor: the jobs endpoints (SSH access settings) are audited with it."""
+    _k, raw = ApiKey.create(operator_a, "script")
+    device = world["a"]["device"]
+    r = bearer(raw).patch(f"/api/jobs/access/{device.pk}/", {"port": 2222, "username": "ops"}, format="json")
+    assert r.status_code == 200, r.content
+    from inventory.jobs.models import DeviceAccess
+
+    entry = LogEntry.objects.get_for_object(DeviceAccess.objects.get(device=device)).order_by("-pk").first()
+    assert entry is not None and entry.actor == operator_a
