@@ -134,6 +134,8 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
+            # credentials and counts live here too: keep the default 300 entries from thrashing
+            "OPTIONS": {"MAX_ENTRIES": 10000},
         }
     }
 
