@@ -235,6 +235,9 @@ def scenarios(data: dict) -> list[Scenario]:
     ids = data["device_ids"]
     net = data["network_id"]
     return [
+        # the floor: a trivial Django view (no auth, no query); on a shared host its CPU per request
+        # shows how fast the machine is right now, to compare runs
+        Scenario("healthz", lambda i: "/healthz", concurrency=(1,)),
         Scenario("device_list_full", lambda i: f"/api/devices/?limit=50&offset={(i % 20) * 50}"),
         Scenario("device_list_brief", lambda i: f"/api/devices/?limit=50&brief=1&offset={(i % 20) * 50}"),
         Scenario("device_detail", lambda i: f"/api/devices/{ids[i % len(ids)]}/"),
