@@ -3,9 +3,9 @@
 AuditlogMiddleware opens one auditlog context per request, with the session user as actor. API
 requests authenticate later, in the view (bearer keys and tokens): the bearer authentication
 calls :func:`attribute_to` to set the actor on the request's open context, so every write of
-every API view is attributed. :func:`audit_actor` does the same around a block.
+every API view is attributed.
 
-Neither nests auditlog's ``set_actor`` inside the middleware's context: a nested context
+It does not nest auditlog's ``set_actor`` inside the middleware's context: a nested context
 replaces the outer one in the context variable and does not restore it on exit, so the outer
 context's signal receiver was never disconnected: one leaked receiver, holding a user, per
 write request.
@@ -13,9 +13,6 @@ write request.
 
 from __future__ import annotations
 
-import contextlib
-
-from auditlog.context import set_actor
 from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
 
 
@@ -33,24 +30,3 @@ def attribute_to(request, user) -> None:
     context = getattr(request, "auditlog_context", None)
     if context is not None and user is not None and user.is_authenticated:
         context["actor"] = user
-
-
-@contextlib.contextmanager
-def audit_actor(request):
-    """Attribute audit-log entries made inside to the request's authenticated user, whatever
-    the credential (API key, OAuth token or session)."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        yield
-        return
-    context = getattr(request, "auditlog_context", None)
-    if context is None:  # no middleware around this request (e.g. a view called directly)
-        with set_actor(user, remote_addr=request.META.get("REMOTE_ADDR")):
-            yield
-        return
-    previous = context.get("actor")
-    context["actor"] = user
-    try:
-        yield
-    finally:
-        context["actor"] = previous

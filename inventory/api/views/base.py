@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import exceptions, viewsets
 
 from inventory.api.permissions import tenancy_action
-from inventory.auditing import audit_actor
 from inventory.services.common import check, delete_object
 from inventory.tenancy import Action, Principal
 
@@ -130,14 +129,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
         return obj
 
     # --- writes --------------------------------------------------------------------------
-    def perform_create(self, serializer):
-        with audit_actor(self.request):
-            serializer.save()
-
-    def perform_update(self, serializer):
-        with audit_actor(self.request):
-            serializer.save()
-
+    # the audit actor is the session user (AuditlogMiddleware) or the bearer's user
+    # (BearerAuthentication): see inventory.auditing
     def perform_destroy(self, instance):
-        with audit_actor(self.request):
-            delete_object(self.principal, instance)
+        delete_object(self.principal, instance)

@@ -7,7 +7,6 @@ from rest_framework.response import Response
 
 from inventory.api import filtersets as f
 from inventory.api import serializers as s
-from inventory.auditing import audit_actor
 from inventory.models import Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Network
 from inventory.services.allocation import allocate_next_ip, preview_next_ip
 from inventory.tenancy import Action
@@ -39,8 +38,7 @@ class NextIPMixin:
             return Response({"address": free.address, "network": free.network_id, "pool": free.pool_id})
         body = s.NextIPRequestSerializer(data=request.data, context=self.get_base_context())
         body.is_valid(raise_exception=True)
-        with audit_actor(request):
-            row = allocate_next_ip(self.principal, target, **body.validated_data)
+        row = allocate_next_ip(self.principal, target, **body.validated_data)
         return Response(s.IPAddressSerializer(row, context=self.get_base_context()).data, status=status.HTTP_201_CREATED)
 
 
