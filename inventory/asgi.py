@@ -10,13 +10,16 @@ import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory.settings")
-# The web process serves each request in a fresh thread, where persistent connections are never
-# reused: on PostgreSQL it takes its connections from a pool instead (see settings).
+# On PostgreSQL the web process's worker threads share a pool of connections (see settings).
 os.environ.setdefault("DATABASE_POOL", "on")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+import django  # noqa: E402
 
-django_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from inventory.asgi_handler import ThreadedASGIHandler  # noqa: E402
+
+django_app = ThreadedASGIHandler()
 
 
 def _mounts():

@@ -71,9 +71,11 @@ INSTALLED_APPS = [
     "mcp_gateway",
 ]
 
+# Sync middleware: the web process runs the chain in one worker thread per request
+# (inventory/asgi_handler.py). Async-only middleware goes in ASYNC_MIDDLEWARE, which the web
+# process runs on the event loop, outside (before) this chain.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,6 +84,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "inventory.auditing.AuditlogMiddleware",  # auditlog's, keeping its context on the request
 ]
+
+ASYNC_MIDDLEWARE = [
+    "servestatic.middleware.ServeStaticMiddleware",  # static files, answered without a thread
+]
+#: worker threads per web process for Django views and MCP tool calls (inventory/threads.py)
+WEB_THREADS = env.int("WEB_THREADS", default=16)
 
 ROOT_URLCONF = "inventory.urls"
 ASGI_APPLICATION = "inventory.asgi.application"

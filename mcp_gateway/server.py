@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-import anyio
 import jsonschema
 import mcp_types as types
 from django.conf import settings
@@ -30,6 +29,7 @@ from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from inventory import threads
 from inventory.tenancy import Principal
 
 from . import audit
@@ -38,19 +38,8 @@ from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Un
 
 logger = logging.getLogger(__name__)
 
-#: worker threads running tool handlers (each holds at most one DB connection)
-_limiter: anyio.CapacityLimiter | None = None
-
-
-def _thread_limiter() -> anyio.CapacityLimiter:
-    global _limiter
-    if _limiter is None:
-        _limiter = anyio.CapacityLimiter(getattr(settings, "MCP_THREADS", 16))
-    return _limiter
-
-
 async def run_sync(fn, *args):
-    """Run ORM work in a worker thread, with Django's connection hygiene around it."""
+    """Run ORM work in a worker thread of the web process, with Django's connection hygiene around it."""
 
     def job():
         close_old_connections()
@@ -59,7 +48,7 @@ async def run_sync(fn, *args):
         finally:
             close_old_connections()
 
-    return await anyio.to_thread.run_sync(job, limiter=_thread_limiter())
+    return await threads.run_sync(job)
 
 
 @dataclass
