@@ -82,8 +82,8 @@ def _percentiles(samples: list[float]) -> dict:
             "p99_ms": round(q[98], 2), "max_ms": round(samples[-1], 2)}
 
 
-async def _measure(make_request, requests: int, concurrency: int, server_pid: int | None = None) -> dict:
-    import httpx2 as httpx
+async def _measure(url: str, make_request, requests: int, concurrency: int, server_pid: int | None = None) -> dict:
+    from benchmarks.client import Pool
 
     samples: list[float] = []
     errors = 0
@@ -103,7 +103,7 @@ async def _measure(make_request, requests: int, concurrency: int, server_pid: in
             samples.append((time.perf_counter() - start) * 1000)
             errors += 0 if ok else 1
 
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as http:
+    async with Pool(url, concurrency) as http:
         # warm-up: each worker's imports, pooled connections and caches, at this concurrency
         await asyncio.gather(*(make_request(http, -1 - i) for i in range(max(20, 4 * concurrency))))
         with CpuMeter(server_pid or os.getpid()) as cpu:
@@ -120,7 +120,7 @@ def _mcp_request(url: str, token: str, tool: str, args_for):
     async def request(http, i):
         body = {"jsonrpc": "2.0", "id": i + 2, "method": "tools/call",
                 "params": {"name": tool, "arguments": args_for(i), "_meta": meta}}
-        r = await http.post(f"{url}/mcp", headers=headers, content=json.dumps(body))
+        r = await http.post("/mcp", headers, content=json.dumps(body).encode())
         return r.status_code == 200 and not r.json().get("result", {}).get("isError", True)
 
     return request
@@ -130,7 +130,7 @@ def _rest_request(url: str, token: str, path: str):
     headers = {"Authorization": f"Bearer {token}"}
 
     async def request(http, i):
-        r = await http.get(f"{url}{path}", headers=headers)
+        r = await http.get(path, headers)
         return r.status_code == 200
 
     return request
@@ -158,7 +158,7 @@ def run_mcp_benchmarks(requests: int = 200, workers: int = 2, devices: int = 100
             for concurrency in (1, 8):
                 for name, request in scenarios.items():
                     results[f"{name}@c{concurrency}"] = asyncio.run(
-                        _measure(request, requests, concurrency, server.proc.pid))
+                        _measure(url, request, requests, concurrency, server.proc.pid))
     finally:
         _cleanup(data["network_id"])
     checks = {}

@@ -5,7 +5,8 @@
 Steps: (1) make sure the PostgreSQL database exists and is migrated; (2) seed it once with
 bulk inserts (3 tenants, 100k devices with tags and derived search text, a /16 with 60k
 allocated addresses; ``--reseed`` starts over); (3) start uvicorn ``--workers 2`` on it;
-(4) run each named scenario at concurrency 1 (latency) and 4 (throughput), with an API key;
+(4) run each named scenario at concurrency 1 (latency) and 4 (throughput), with an API key,
+from a lean keep-alive client (``benchmarks/client.py``: the client shares the 2 cores);
 (5) print a JSON report with p50/p95/p99, req/s, CPU per request on the server (all uvicorn
 processes) and in this client, and the target checks. The MCP scenarios of
 ``benchmarks/mcp_bench.py`` run afterwards unless ``--no-mcp``.
@@ -201,7 +202,7 @@ def percentiles(samples: list[float]) -> dict:
 
 
 async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int, server_pid: int | None = None) -> dict:
-    import httpx2 as httpx
+    from benchmarks.client import Pool
 
     samples: list[float] = []
     errors: list[str] = []
@@ -210,7 +211,7 @@ async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int,
     async def one(http, i):
         kwargs = {"json": scenario.body(i)} if scenario.body else {}
         start = time.perf_counter()
-        r = await http.request(scenario.method, url + scenario.path(i), headers=headers, **kwargs)
+        r = await http.request(scenario.method, scenario.path(i), headers, **kwargs)
         elapsed = (time.perf_counter() - start) * 1000
         if r.status_code not in scenario.ok:
             errors.append(f"{r.status_code} {r.text[:200]}")
@@ -220,7 +221,7 @@ async def measure(url: str, headers: dict, scenario: Scenario, concurrency: int,
         for i in counter:
             samples.append(await one(http, i))
 
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as http:
+    async with Pool(url, concurrency) as http:
         # warm-up: each worker's imports, pooled connections and caches, at this concurrency
         await asyncio.gather(*(one(http, -1 - i) for i in range(max(20, 4 * concurrency))))
         with CpuMeter(server_pid or os.getpid()) as cpu:
