@@ -24,7 +24,7 @@ _env = _environ.Env()
 
 __all__ = [  # what inventory.settings takes from here
     "MCP_OAUTH_ACCESS_TOKEN_TTL", "MCP_OAUTH_REFRESH_TOKEN_TTL", "OAUTH_REGISTRATION_RATE",
-    "OAUTH_UNUSED_CLIENT_TTL", "OAUTH2_PROVIDER_APPLICATION_MODEL", "OAUTH2_PROVIDER",
+    "OAUTH_UNUSED_CLIENT_TTL", "OAUTH2_PROVIDER_APPLICATION_MODEL", "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL", "OAUTH2_PROVIDER",
 ]
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -64,8 +64,9 @@ _SCOPES = {
     "jobs:execute": "Run jobs: scans, provisioning and commands",
 }
 
-# DOT's models are used as they are (not swapped); named here because migrations refer to it
+# DOT's models are used as they are (not swapped); named here because migrations refer to them
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 
 OAUTH2_PROVIDER = {
     "SCOPES": _SCOPES,

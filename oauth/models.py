@@ -170,3 +170,40 @@ class ClientProfile(models.Model):
 
     def __str__(self):
         return f"profile of {self.application}"
+
+
+class RedeemedCode(models.Model):
+    """An authorization code that was exchanged, remembered (as a SHA-256) to catch a replay.
+
+    DOT deletes a grant when its code is exchanged, so a second exchange only sees an unknown
+    code. OAuth 2.1 (section 4.1.3) asks more: refuse it *and* revoke the tokens the first
+    exchange issued, since the code has leaked. This row names them: the refresh-token family
+    (every rotation stays in it) and the first access token. Kept ``MCP_OAUTH_REFRESH_TOKEN_TTL``
+    (``oauth_cleanup``), the longest those tokens can live.
+    """
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_family = models.UUIDField(null=True, blank=True)
+    access_token = models.ForeignKey(oauth2_settings.ACCESS_TOKEN_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "redeemed authorization code"
+
+    def __str__(self):
+        return f"code redeemed by {self.application_id} at {self.created:%Y-%m-%d %H:%M:%S}"
+
+    @staticmethod
+    def checksum(code: str) -> str:
+        return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+    def revoke_tokens(self) -> None:
+        """Revoke everything the exchange issued, rotations included."""
+        from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+        if self.token_family:
+            get_refresh_token_model().revoke_family(self.token_family)
+        if self.access_token_id:
+            get_access_token_model().objects.filter(pk=self.access_token_id).delete()

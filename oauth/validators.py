@@ -10,6 +10,9 @@
   Comparison tolerates a trailing slash.
 - PKCE S256 only (DOT's RFC 9700 gate rejects ``plain``; we also refuse a missing method).
 - Refresh tokens die ``MCP_OAUTH_REFRESH_TOKEN_TTL`` after they were issued.
+- An authorization code is used once. A replayed code is refused (``invalid_grant``) and
+  every token its first exchange issued is revoked, rotated refresh tokens included
+  (OAuth 2.1 section 4.1.3; :class:`oauth.models.RedeemedCode`).
 - ``client_credentials`` only for confidential, admin-created clients with a user (the
   service account) and a :class:`oauth.models.ClientProfile` ``service_tenant``; the token
   acts as that user in that tenant only.
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -29,6 +33,7 @@ from oauth.credentials import is_tenant_scope, tenant_scopes
 from oauth.resources import allowed_resources, canonical, mcp_resource
 
 DEFAULT_SCOPES = list(Scope.values)
+logger = logging.getLogger(__name__)
 
 
 def known_scopes(scopes) -> list[str]:
@@ -133,7 +138,15 @@ class InventoryOAuth2Validator(OAuth2Validator):
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
         if request.grant_type == "client_credentials":
             request.user = request.client.user  # the service account the admin bound
-        return super()._create_access_token(expires, request, token, source_refresh_token)
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        request.issued_access_token = access_token
+        return access_token
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token,
+                                                      previous_refresh_token)
+        request.issued_token_family = refresh_token.token_family
+        return refresh_token
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
@@ -145,8 +158,38 @@ class InventoryOAuth2Validator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            _revoke_if_replayed(client, code)
             return False
         return bool(request.user and request.user.is_active)
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        """Called once the tokens are saved: the grant goes, a :class:`RedeemedCode` stays."""
+        from oauth.models import RedeemedCode
+
+        try:
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        except errors.InvalidGrantError:
+            # a concurrent exchange of the same code won the race: revoke its tokens and ours
+            _revoke_if_replayed(request.client, code)
+            RedeemedCode(token_family=getattr(request, "issued_token_family", None),
+                         access_token=getattr(request, "issued_access_token", None)).revoke_tokens()
+            raise
+        RedeemedCode.objects.create(
+            code_checksum=RedeemedCode.checksum(code), application=request.client,
+            token_family=getattr(request, "issued_token_family", None),
+            access_token=getattr(request, "issued_access_token", None),
+        )
+
+
+def _revoke_if_replayed(client, code) -> None:
+    from oauth.models import RedeemedCode
+
+    # whoever presents it: a public client's id is no secret, so any replay means the code leaked
+    redeemed = RedeemedCode.objects.filter(code_checksum=RedeemedCode.checksum(code or "")).first()
+    if redeemed is not None:
+        logger.warning("Authorization code replayed (presented by OAuth client %s): revoking the tokens it "
+                       "was exchanged for", client.client_id if client is not None else "?")
+        redeemed.revoke_tokens()
 
 
 def _as_list(scopes) -> list[str]:

@@ -12,6 +12,7 @@ from io import StringIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
@@ -19,7 +20,7 @@ from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from oauth2_provider.settings import oauth2_settings
 
 from oauth.credentials import authenticate_bearer
-from oauth.models import ClientProfile
+from oauth.models import ClientProfile, RedeemedCode
 from oauth.resources import api_resource, mcp_resource
 
 REDIRECT = "http://127.0.0.1:53682/callback"
@@ -202,9 +203,17 @@ def test_cleanup_deletes_only_never_authorized_old_clients(client, authorized, a
     Application.objects.filter(pk__in=[stale.pk, app.pk]).update(created=timezone.now() - timedelta(days=3))
     from inventory.tasks import maintenance
 
+    code, verifier = authorized
+    exchange(client, app, code, verifier)
+    kept = RedeemedCode.objects.get()
+    old = RedeemedCode.objects.create(code_checksum="0" * 64, application=app)
+    RedeemedCode.objects.filter(pk=old.pk).update(
+        created=timezone.now() - timedelta(seconds=settings.MCP_OAUTH_REFRESH_TOKEN_TTL + 60))
+
     maintenance("oauth_cleanup")  # what beat runs hourly (CELERY_BEAT_SCHEDULE)
     remaining = set(Application.objects.values_list("pk", flat=True))
     assert stale.pk not in remaining and {fresh.pk, app.pk} <= remaining
+    assert list(RedeemedCode.objects.all()) == [kept]  # replays stay detectable while tokens may live
 
 
 # --- the happy path --------------------------------------------------------------------
@@ -378,12 +387,56 @@ def test_wrong_verifier(client, app, authorized):
     assert not AccessToken.objects.exists()
 
 
-def test_reused_code(client, app, authorized):
+def test_reused_code_is_refused_and_revokes_what_it_was_exchanged_for(client, app, authorized):
     code, verifier = authorized
-    assert exchange(client, app, code, verifier).status_code == 200
+    first = exchange(client, app, code, verifier)
+    assert first.status_code == 200
+    first = first.json()
+    assert authenticate_bearer(first["access_token"], resource=mcp_resource()) is not None  # cached now
+    assert RedeemedCode.objects.filter(code_checksum=hashlib.sha256(code.encode()).hexdigest()).exists()
+    assert not RedeemedCode.objects.filter(code_checksum=code).exists()  # only the checksum is kept
     response = exchange(client, app, code, verifier)
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
-    assert AccessToken.objects.count() == 1
+    # OAuth 2.1 4.1.3: the code leaked, so the tokens of its first exchange are revoked
+    assert not AccessToken.objects.exists()
+    assert authenticate_bearer(first["access_token"], resource=mcp_resource()) is None
+    refresh = token(client, grant_type="refresh_token", refresh_token=first["refresh_token"], client_id=app.client_id)
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+def test_reused_code_revokes_tokens_rotated_since(client, app, authorized, member, tenant_a):
+    code, verifier = authorized
+    first = exchange(client, app, code, verifier).json()
+    rotated = token(client, grant_type="refresh_token", refresh_token=first["refresh_token"],
+                    client_id=app.client_id).json()
+    # another authorization of the same client and user is not touched
+    verifier2, challenge2 = pkce()
+    code2 = redirect_params(consent(client, authorize_url(app.client_id, challenge2), tenants=[tenant_a.pk]))["code"]
+    other = exchange(client, app, code2, verifier2).json()
+    assert exchange(client, app, code, verifier).status_code == 400
+    assert authenticate_bearer(rotated["access_token"], resource=mcp_resource()) is None
+    again = token(client, grant_type="refresh_token", refresh_token=rotated["refresh_token"], client_id=app.client_id)
+    assert again.status_code == 400
+    assert authenticate_bearer(other["access_token"], resource=mcp_resource()) is not None
+    assert token(client, grant_type="refresh_token", refresh_token=other["refresh_token"],
+                 client_id=app.client_id).status_code == 200
+
+
+def test_unknown_code_revokes_nothing(client, app, authorized):
+    code, verifier = authorized
+    body = exchange(client, app, code, verifier).json()
+    response = exchange(client, app, code[:-2] + "xx", verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert authenticate_bearer(body["access_token"], resource=mcp_resource()) is not None
+
+
+def test_replay_under_another_client_id_revokes_too(client, app, authorized):
+    code, verifier = authorized
+    body = exchange(client, app, code, verifier).json()
+    thief = Application.objects.get(client_id=register(client).json()["client_id"])
+    response = exchange(client, thief, code, verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert authenticate_bearer(body["access_token"], resource=mcp_resource()) is None
 
 
 def test_expired_code(client, app, authorized):

@@ -4,7 +4,8 @@
 
 A dynamically registered client that was never authorized (no consent, no token) is deleted
 once it is older than ``--older-than`` (default: ``OAUTH_UNUSED_CLIENT_TTL``, 24h). Expired
-tokens and grants are removed with django-oauth-toolkit's ``clear_expired()``. Run it
+tokens and grants are removed with django-oauth-toolkit's ``clear_expired()``, and the record
+of redeemed authorization codes once it outlives ``MCP_OAUTH_REFRESH_TOKEN_TTL``. Run it
 periodically (cron, or a Celery beat entry).
 """
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from oauth2_provider.models import clear_expired, get_application_model
 
 from oauth.conf import parse_duration
+from oauth.models import RedeemedCode
 
 
 def unused_clients(older_than_seconds: int):
@@ -45,4 +47,6 @@ class Command(BaseCommand):
             return
         get_application_model().objects.filter(pk__in=ids).delete()
         clear_expired()
+        RedeemedCode.objects.filter(
+            created__lt=timezone.now() - timedelta(seconds=settings.MCP_OAUTH_REFRESH_TOKEN_TTL)).delete()
         self.stdout.write(f"deleted {len(ids)} never-authorized client(s); cleared expired tokens")
