@@ -20,7 +20,6 @@ ignored: ``Principal`` keeps only ``inventory.tenancy.ALL_SCOPES``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -89,9 +88,9 @@ def authenticate_bearer(raw: str, *, resource: str | None = None) -> Principal |
     raw = raw.strip()
     if not raw or len(raw) > _MAX_BEARER_LENGTH:
         return None
-    from oauth.models import API_KEY_PREFIX
+    from oauth.models import API_KEY_PREFIX, hash_key
 
-    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    checksum = hash_key(raw)
     kind = "apikey" if raw.startswith(API_KEY_PREFIX) else "oauth"
     build = _api_key_entry if kind == "apikey" else _oauth_entry
     entry = cached(f"inv:principal:{kind}:{checksum}", (CREDENTIALS,), lambda: build(checksum))

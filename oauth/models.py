@@ -35,7 +35,8 @@ _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def hash_key(raw: str) -> str:
-    """SHA-256 hex digest of a raw API key (what the database keeps)."""
+    """SHA-256 hex digest of a secret: all the database keeps of an API key, an OAuth token
+    (DOT's ``token_checksum``) or a redeemed authorization code."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
@@ -178,7 +179,8 @@ class RedeemedCode(models.Model):
     DOT deletes a grant when its code is exchanged, so a second exchange only sees an unknown
     code. OAuth 2.1 (section 4.1.3) asks more: refuse it *and* revoke the tokens the first
     exchange issued, since the code has leaked. This row names them: the refresh-token family
-    (every rotation stays in it) and the first access token. Kept ``MCP_OAUTH_REFRESH_TOKEN_TTL``
+    (every rotation stays in it) and the first access token. Its unique checksum also decides
+    a race between two concurrent exchanges of one code. Kept ``MCP_OAUTH_REFRESH_TOKEN_TTL``
     (``oauth_cleanup``), the longest those tokens can live.
     """
 
@@ -194,10 +196,6 @@ class RedeemedCode(models.Model):
 
     def __str__(self):
         return f"code redeemed by {self.application_id} at {self.created:%Y-%m-%d %H:%M:%S}"
-
-    @staticmethod
-    def checksum(code: str) -> str:
-        return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
     def revoke_tokens(self) -> None:
         """Revoke everything the exchange issued, rotations included."""

@@ -20,10 +20,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
@@ -163,29 +165,33 @@ class InventoryOAuth2Validator(OAuth2Validator):
         return bool(request.user and request.user.is_active)
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
-        """Called once the tokens are saved: the grant goes, a :class:`RedeemedCode` stays."""
-        from oauth.models import RedeemedCode
+        """Called once the tokens are saved: a :class:`RedeemedCode` is recorded, the grant goes.
 
+        Two concurrent exchanges of one code both get here; the record's unique checksum lets
+        exactly one through. The other revokes the winner's tokens and its own: the code leaked.
+        """
+        from oauth.models import RedeemedCode, hash_key
+
+        redeemed = RedeemedCode(code_checksum=hash_key(code), application=request.client,
+                                token_family=getattr(request, "issued_token_family", None),
+                                access_token=getattr(request, "issued_access_token", None))
         try:
-            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
-        except errors.InvalidGrantError:
-            # a concurrent exchange of the same code won the race: revoke its tokens and ours
+            with transaction.atomic():
+                redeemed.save()
+        except IntegrityError:
             _revoke_if_replayed(request.client, code)
-            RedeemedCode(token_family=getattr(request, "issued_token_family", None),
-                         access_token=getattr(request, "issued_access_token", None)).revoke_tokens()
-            raise
-        RedeemedCode.objects.create(
-            code_checksum=RedeemedCode.checksum(code), application=request.client,
-            token_family=getattr(request, "issued_token_family", None),
-            access_token=getattr(request, "issued_access_token", None),
-        )
+            redeemed.revoke_tokens()
+            with contextlib.suppress(errors.InvalidGrantError):  # the winner may have deleted it
+                super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+            raise errors.InvalidGrantError(request=request)
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
 
 
 def _revoke_if_replayed(client, code) -> None:
-    from oauth.models import RedeemedCode
+    from oauth.models import RedeemedCode, hash_key
 
     # whoever presents it: a public client's id is no secret, so any replay means the code leaked
-    redeemed = RedeemedCode.objects.filter(code_checksum=RedeemedCode.checksum(code or "")).first()
+    redeemed = RedeemedCode.objects.filter(code_checksum=hash_key(code or "")).first()
     if redeemed is not None:
         logger.warning("Authorization code replayed (presented by OAuth client %s): revoking the tokens it "
                        "was exchanged for", client.client_id if client is not None else "?")

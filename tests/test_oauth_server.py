@@ -422,6 +422,21 @@ def test_reused_code_revokes_tokens_rotated_since(client, app, authorized, membe
                  client_id=app.client_id).status_code == 200
 
 
+def test_losing_a_concurrent_exchange_revokes_both_sides(client, app, authorized, tenant_a):
+    code, verifier = authorized
+    winner = exchange(client, app, code, verifier).json()
+    # a second code whose record a concurrent exchange (holding the winner's tokens) wrote first
+    verifier2, challenge2 = pkce()
+    code2 = redirect_params(consent(client, authorize_url(app.client_id, challenge2), tenants=[tenant_a.pk]))["code"]
+    RedeemedCode.objects.update(code_checksum=hashlib.sha256(code2.encode()).hexdigest())
+    response = exchange(client, app, code2, verifier2)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert not AccessToken.objects.exists()  # neither side's access token survives
+    assert authenticate_bearer(winner["access_token"], resource=mcp_resource()) is None
+    assert not RefreshToken.objects.filter(revoked__isnull=True).exists()
+    assert not Grant.objects.exists()
+
+
 def test_unknown_code_revokes_nothing(client, app, authorized):
     code, verifier = authorized
     body = exchange(client, app, code, verifier).json()
