@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
-from inventory.services.allocation import allocate_next_ip, preview_next_ip
+from inventory.services.allocation import HINT_SLACK, allocate_next_ip, preview_next_ip
 from inventory.services.common import Conflict
 from inventory.tenancy import Principal
 from oauth.models import ApiKey
@@ -58,7 +58,12 @@ def test_preview_locks_and_writes_only_to_raise_the_hint(operator_a, net):
     IPAddress.objects.filter(address="10.0.0.2").delete()  # lowers the hint
     assert preview() == ("10.0.0.2", False, False)
     IPAddress.objects.create(network=net, address="10.0.0.2")
-    assert preview() == ("10.0.0.4", locks, True)
+    # the hint lags by 2 addresses, fewer than HINT_SLACK: the search walks them, nothing is written
+    assert preview() == ("10.0.0.4", False, False)
+    for n in range(4, 4 + HINT_SLACK):
+        IPAddress.objects.create(network=net, address=f"10.0.0.{n}")
+    assert preview() == (f"10.0.0.{4 + HINT_SLACK}", locks, True)  # lags by HINT_SLACK: raised
+    assert preview() == (f"10.0.0.{4 + HINT_SLACK}", False, False)
 
 
 def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
@@ -85,6 +90,21 @@ def test_pool_allocation_and_exhaustion(api, operator_a, net):
     assert r.status_code == 409 and "full" in r.json()["detail"]
     assert next_ip(c, "pools", pool).status_code == 409
     assert IPAddress.objects.count() == 5
+
+
+def test_network_allocation_records_the_pool_holding_the_address(api, operator_a, net):
+    pool = IPPool.objects.create(network=net, name="p", start_address="10.0.0.2", end_address="10.0.0.3")
+    c = api(operator_a)
+    got = [next_ip(c, "networks", net, {}).json() for _ in range(4)]
+    assert [(r["address"], r["pool"]) for r in got] == [
+        ("10.0.0.1", None), ("10.0.0.2", pool.pk), ("10.0.0.3", pool.pk), ("10.0.0.4", None)]
+    assert IPAddress.objects.filter(pool=pool).count() == 2
+
+
+def test_allocation_refuses_unknown_query_parameters(api, operator_a, net):
+    r = api(operator_a).post(f"/api/networks/{net.pk}/next-ip/?ordering=id", {}, format="json")
+    assert r.status_code == 400 and "ordering" in r.json()["detail"]
+    assert not IPAddress.objects.exists()
 
 
 def test_freed_address_is_reused(api, operator_a, net):
@@ -142,6 +162,13 @@ def test_services_without_request(operator_a, viewer_a, net):
     with pytest.raises(Exception) as exc:
         allocate_next_ip(Principal(viewer_a), net)
     assert exc.value.status_code == 403
+    # by id: the target is read under the lock, as the principal sees it
+    assert allocate_next_ip(principal, (Network, net.pk)).address == "10.0.0.2"
+    for who, pk, status in ((viewer_a, net.pk, 403), (operator_a, net.pk + 1000, 404), (operator_a, "x", 404)):
+        with pytest.raises(Exception) as exc:
+            allocate_next_ip(Principal(who), (Network, pk))
+        assert exc.value.status_code == status
+    assert IPAddress.objects.count() == 2
 
 
 def _run_parallel(n, target, principal_user):

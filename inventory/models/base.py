@@ -28,9 +28,10 @@ class TenantOwned(models.Model):
             if parent is not None:
                 self.tenant_id = parent.tenant_id
 
-    def clean_tenant_links(self):
+    def clean_tenant_links(self, names: tuple[str, ...] | None = None):
+        """The linked objects (``tenant_links``, or only ``names``) belong to this object's tenant."""
         errors = {}
-        for name in self.tenant_links:
+        for name in self.tenant_links if names is None else names:
             related = getattr(self, name, None)
             if related is not None and self.tenant_id is not None and related.tenant_id != self.tenant_id:
                 errors[name] = f"{related} belongs to another tenant."

@@ -3,8 +3,8 @@
 One implementation for REST (``/api/networks|pools/{id}/next-ip/``), MCP and jobs.
 
 Speed: the search starts at the target's ``alloc_hint`` (a lower bound of the first free
-address, raised here after each allocation and lowered by ``inventory.signals`` when an
-address is deleted), and on PostgreSQL finds the first gap in SQL on the unique
+address, raised here once it lags by ``HINT_SLACK`` addresses and lowered by
+``inventory.signals`` when an address is deleted), and on PostgreSQL finds the first gap in SQL on the unique
 ``(network_id, address)`` index (``address`` is ``inet``, so ``address + 1`` works), without
 loading used addresses into Python. SQLite walks the used keys from the hint in chunks.
 
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 
 from inventory import ipam
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
 from inventory.tenancy import Action, Principal
 
-from .common import Conflict, check, save_model
+from .common import Conflict, as_drf_validation_error, check, get_for, save_model
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _bounds(target: Network | IPPool) -> tuple[Network, int, int]:
 
 
 _PG_FIRST_FREE = """
-SELECT host(x.a) FROM (
+SELECT host(x.a), {pool} FROM (
     (SELECT %(start)s::inet AS a
       WHERE NOT EXISTS (SELECT 1 FROM inventory_ipaddress u WHERE u.network_id = %(net)s AND u.address = %(start)s::inet))
     UNION ALL
@@ -55,23 +56,28 @@ SELECT host(x.a) FROM (
       ORDER BY u.address LIMIT 1)
 ) x LIMIT 1
 """
+#: the pool holding the found address (pools of a network never overlap)
+_PG_POOL_OF = ("(SELECT p.id FROM inventory_ippool p WHERE p.network_id = %(net)s"
+               " AND p.start_address <= x.a AND p.end_address >= x.a LIMIT 1)")
+_UNKNOWN = object()
 
 
-def _first_free(network: Network, start: int, hi: int) -> int | None:
-    """Smallest address in [start, hi] not recorded in the network, or None."""
+def _first_free(network: Network, start: int, hi: int, *, pool_of: bool = False) -> tuple[int | None, object]:
+    """Smallest address in [start, hi] not recorded in the network, or None; and, with
+    ``pool_of``, the id of the pool holding it (None: no pool; ``_UNKNOWN``: not looked up)."""
     if start > hi:
-        return None
+        return None, _UNKNOWN
     version = network.family
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_PG_FIRST_FREE, {
+            cursor.execute(_PG_FIRST_FREE.format(pool=_PG_POOL_OF if pool_of else "NULL"), {
                 "net": network.pk, "start": str(ipam.to_address(start, version)), "hi": str(ipam.to_address(hi, version)),
             })
             row = cursor.fetchone()
         if row is None:
-            return None
+            return None, _UNKNOWN
         value = int(ipam.parse_address(row[0]))
-        return value if value <= hi else None
+        return (value, row[1] if pool_of else _UNKNOWN) if value <= hi else (None, _UNKNOWN)
     # portable fallback: walk used keys upward from ``start`` in chunks
     candidate = start
     used = IPAddress.objects.filter(network_id=network.pk, address_key__lte=ipam.key(hi)).order_by("address_key")
@@ -80,17 +86,24 @@ def _first_free(network: Network, start: int, hi: int) -> int | None:
         for k in keys:
             value = int(k, 16)
             if value > candidate:
-                return candidate
+                return candidate, _UNKNOWN
             candidate = value + 1
         if len(keys) < 500:
-            return candidate if candidate <= hi else None
-    return None
+            return (candidate, _UNKNOWN) if candidate <= hi else (None, _UNKNOWN)
+    return None, _UNKNOWN
 
 
-def _find(target: Network | IPPool) -> tuple[Network, int | None, int, int]:
+def _find(target: Network | IPPool, *, pool_of: bool = False) -> tuple[Network, int | None, int, object]:
+    """(network, first free address or None, last usable address, pool id of the address or _UNKNOWN)."""
     network, lo, hi = _bounds(target)
     start = max(lo, int(target.alloc_hint, 16)) if target.alloc_hint else lo
-    return network, _first_free(network, start, hi), lo, hi
+    value, pool_id = _first_free(network, start, hi, pool_of=pool_of)
+    return network, value, hi, pool_id
+
+
+def _pool_of(network: Network, value: int) -> int | None:
+    key = ipam.key(value)
+    return network.pools.filter(start_key__lte=key, end_key__gte=key).order_by().values_list("pk", flat=True).first()
 
 
 def _full(target) -> Conflict:
@@ -98,20 +111,33 @@ def _full(target) -> Conflict:
     return Conflict(f"The {kind} {target} is full: no free address left.", code="pool_full")
 
 
-def _lock(target: Network | IPPool) -> Network | IPPool:
-    """Lock the network row (serialises allocations in it) and reload the target."""
-    network_id = target.network_id if isinstance(target, IPPool) else target.pk
-    network = Network.objects.select_for_update().get(pk=network_id)
-    if isinstance(target, IPPool):
-        pool = IPPool.objects.get(pk=target.pk)
-        pool.network = network
-        return pool
-    return network
+Target = Network | IPPool
 
 
-def _raise_hint(target, value: int) -> None:
-    key = ipam.key(value)
-    if key > (target.alloc_hint or ""):
+def _lock(principal: Principal, target: Target | tuple[type[Target], object], action: str) -> Target:
+    """Lock the network row (serialises allocations in it) and read the target as the principal
+    sees it, in one query: 404 outside its view, 403 without the right to ``action``."""
+    model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
+    if model is IPPool:
+        queryset = IPPool.objects.select_related("network").select_for_update(of=("network",))
+    else:
+        queryset = Network.objects.select_for_update(of=("self",))
+    return get_for(principal, model, pk, action, queryset=queryset)
+
+
+#: The hint is rewritten only once it lags the first free address by this many addresses: a
+#: search then walks at most this many used addresses more, and most allocations spare a write.
+HINT_SLACK = 64
+
+
+def _hint_lags(target: Target, value: int) -> bool:
+    return value - (int(target.alloc_hint, 16) if target.alloc_hint else 0) >= HINT_SLACK
+
+
+def _raise_hint(target: Target, value: int) -> None:
+    """Make ``value`` (every address of the target below it is in use) the new hint, if it lags."""
+    if _hint_lags(target, value):
+        key = ipam.key(value)
         type(target).objects.filter(pk=target.pk).update(alloc_hint=key)
         target.alloc_hint = key
 
@@ -125,13 +151,13 @@ def preview_next_ip(principal: Principal, target: Network | IPPool) -> FreeAddre
     address lowers the hint under that lock too, so it can never end up above a free address).
     """
     check(principal, Action.VIEW, target, "this network")
-    network, value, _lo, _hi = _find(target)
+    network, value, _hi, _pool = _find(target)
     if value is None:
         raise _full(target)
-    if ipam.key(value) > (target.alloc_hint or ""):
+    if _hint_lags(target, value):
         with transaction.atomic():
-            target = _lock(target)
-            network, value, _lo, _hi = _find(target)
+            target = _lock(principal, target, Action.VIEW)
+            network, value, _hi, _pool = _find(target)
             if value is None:
                 raise _full(target)
             _raise_hint(target, value)  # every address below is in use: a better lower bound
@@ -141,7 +167,7 @@ def preview_next_ip(principal: Principal, target: Network | IPPool) -> FreeAddre
 
 def allocate_next_ip(
     principal: Principal,
-    target: Network | IPPool,
+    target: Target | tuple[type[Target], object],
     *,
     device: Device | None = None,
     dns_name: str = "",
@@ -150,25 +176,37 @@ def allocate_next_ip(
     """Allocate the first free address of ``target`` (status allocated), optionally to a
     device (same tenant) with a DNS name. Needs the "add" right in the target's tenant.
 
-    ``target`` and ``device`` must come from ``restrict(principal, "view")``.
-    Raises PermissionDenied (403), ValidationError (400), Conflict (409: full).
+    ``target``: a network or pool, or ``(Network or IPPool, id)`` (read under the lock: one
+    query fewer). ``device`` must come from ``restrict(principal, "view")``.
+    Raises NotFound (404), PermissionDenied (403), ValidationError (400), Conflict (409: full).
     """
-    check(principal, Action.ADD, target, "addresses here")
     for _attempt in range(5):
         try:
             with transaction.atomic():
-                locked = _lock(target)
-                network, value, _lo, _hi = _find(locked)
+                locked = _lock(principal, target, Action.ADD)
+                from_pool = isinstance(locked, IPPool)
+                network, value, hi, pool_id = _find(locked, pool_of=not from_pool)
                 if value is None:
                     raise _full(locked)
+                if pool_id is _UNKNOWN:
+                    pool_id = locked.pk if from_pool else _pool_of(network, value)
                 row = IPAddress(
-                    tenant_id=network.tenant_id, network=network, address=str(ipam.to_address(value, network.family)),
-                    pool=locked if isinstance(locked, IPPool) else None, status=AddressStatus.ALLOCATED,
+                    tenant_id=network.tenant_id, network=network, pool_id=pool_id, status=AddressStatus.ALLOCATED,
+                    address=str(ipam.to_address(value, network.family)), address_key=ipam.key(value),
                     device=device, dns_name=dns_name, description=description,
                 )
-                # the related rows were just read (and locked); the gap search proved the address free
-                save_model(row, exclude=["tenant", "network", "pool", "device"], savepoint=False)
-                _raise_hint(locked, value + 1 if value < _hi else value)
+                if from_pool:
+                    row.pool = locked
+                # The related rows were just read (and the network locked), the gap search proved
+                # the address free and inside the target and found its pool: of the model's rules
+                # only the plain field checks and the tenant of the device are left to check.
+                try:
+                    row.clean_fields(exclude=["tenant", "network", "pool", "device"])
+                    row.clean_tenant_links(("device",))  # the pool is the locked network's
+                except DjangoValidationError as exc:
+                    raise as_drf_validation_error(exc) from None
+                save_model(row, clean=False, savepoint=False)
+                _raise_hint(locked, value + 1 if value < hi else value)
                 return row
         except Conflict as exc:
             if exc.get_codes() == "pool_full":

@@ -42,14 +42,15 @@ def check(principal: Principal, action: str, target=None, what: str = "") -> Non
         raise forbidden(principal, action, what)
 
 
-def get_for(principal: Principal, model, pk, action: str = Action.VIEW):
+def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, queryset=None):
     """The object ``pk`` of ``model`` as the principal sees it.
 
     Outside ``restrict(principal, "view")`` (another tenant's, or absent): 404. Visible but
-    ``action`` not allowed: 403.
+    ``action`` not allowed: 403. ``queryset``: read through it (joins, row locks).
     """
+    queryset = model.objects.all() if queryset is None else queryset
     try:
-        obj = model.objects.restrict(principal, Action.VIEW).get(pk=pk)
+        obj = queryset.restrict(principal, Action.VIEW).get(pk=pk)
     except (model.DoesNotExist, ValueError, TypeError, OverflowError):
         raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
     if action != Action.VIEW:
@@ -77,17 +78,18 @@ def as_drf_validation_error(exc: DjangoValidationError) -> exceptions.Validation
     return exceptions.ValidationError(detail)
 
 
-def save_model(instance, *, exclude=None, savepoint: bool = True) -> None:
+def save_model(instance, *, exclude=None, savepoint: bool = True, clean: bool = True) -> None:
     """Validate (fields, clean, uniqueness, constraints) then save; errors become 400/409.
 
     The database's unique constraints stay the last line: a lost race is a 409.
     ``savepoint=False``: the caller's transaction is abandoned on a conflict anyway (spares
-    two round trips).
+    two round trips). ``clean=False``: the caller has validated the instance itself.
     """
-    try:
-        instance.full_clean(exclude=exclude)
-    except DjangoValidationError as exc:
-        raise as_drf_validation_error(exc) from None
+    if clean:
+        try:
+            instance.full_clean(exclude=exclude)
+        except DjangoValidationError as exc:
+            raise as_drf_validation_error(exc) from None
     try:
         with transaction.atomic(savepoint=savepoint):
             if hasattr(instance, "tenant_links"):  # TenantOwned: already validated above

@@ -32,13 +32,14 @@ class NextIPMixin:
         201: s.IPAddressSerializer, 409: OpenApiResponse(description="No free address left.")})
     @action(detail=True, methods=["get", "post"], url_path="next-ip", url_name="next-ip")
     def next_ip(self, request, pk=None):
-        target = self.get_object()
         if request.method == "GET":
-            free = preview_next_ip(self.principal, target)
+            free = preview_next_ip(self.principal, self.get_object())
             return Response({"address": free.address, "network": free.network_id, "pool": free.pool_id})
+        self.filter_queryset(self.model.objects.none())  # unknown query parameters: 400
         body = s.NextIPRequestSerializer(data=request.data, context=self.get_base_context())
         body.is_valid(raise_exception=True)
-        row = allocate_next_ip(self.principal, target, **body.validated_data)
+        # the target is read (404/403) under the allocation lock, in the same query
+        row = allocate_next_ip(self.principal, (self.model, pk), **body.validated_data)
         return Response(s.IPAddressSerializer(row, context=self.get_base_context()).data, status=status.HTTP_201_CREATED)
 
 
