@@ -29,7 +29,8 @@ Writing a tool module (e.g. ``inventory.jobs.mcp_tools``)::
 
 Handler contract:
 - ``handler(ctx, args) -> dict``: a plain synchronous function. It runs in a worker thread,
-  inside ``transaction.atomic()`` (unless ``atomic=False``), with the django-auditlog actor set to
+  inside ``transaction.atomic()`` (unless ``atomic=False``; ``read_only`` tools run in autocommit:
+  under READ COMMITTED a transaction would only add two round trips), with the django-auditlog actor set to
   the caller and the audit correlation id set to the call. Arguments have already been checked
   against ``input_schema`` (JSON Schema: types, required, enums, additionalProperties).
 - ``ctx.principal`` is the caller's :class:`~inventory.tenancy.Principal`, already narrowed to the

@@ -217,7 +217,7 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
         token = correlation_id.set(str(call_id))
         try:
             with set_actor(principal.user, remote_addr=env.ip):
-                if tool.atomic:
+                if tool.atomic and not tool.read_only:
                     with transaction.atomic():
                         result = tool.handler(ctx, args)
                 else:
