@@ -52,7 +52,8 @@ class UvicornServer:
         self.log = open(Path(env["DATA_DIR"]) / f"uvicorn-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "inventory.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"],
+             "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
+             "--loop", "inventory.serving:loop_factory"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
