@@ -42,6 +42,8 @@ def test_bad_input_is_error_with_codes_and_nothing_changes(mcp_server, make_user
     dev_b = Device.objects.create(tenant=tenant_b, name="their-dev")
     net_a = Network.objects.create(tenant=tenant_a, name="lan", subnet="10.9.0.0/30")
     full_pool = IPPool.objects.create(network=net_a, name="tiny", start_address="10.9.0.1", end_address="10.9.0.1")
+    pool_b = IPPool.objects.create(network=Network.objects.create(tenant=tenant_b, name="theirs", subnet="10.8.0.0/24"),
+                                   name="theirs", start_address="10.8.0.1", end_address="10.8.0.9")
     mine = Device.objects.create(tenant=tenant_a, name="mine")
     before = _counts()
 
@@ -82,6 +84,8 @@ def test_bad_input_is_error_with_codes_and_nothing_changes(mcp_server, make_user
             await err("device_save", {"id": dev_b.pk, "name": "stolen"}, "NOT_FOUND")
             await err("datacenter_get", {"id": dc_b.pk}, "NOT_FOUND")
             await err("device_get_relationships", {"id": dev_b.pk}, "NOT_FOUND")
+            await err("pool_get_next_ip", {"pool_id": pool_b.pk}, "NOT_FOUND")
+            await err("pool_get_next_ip", {"pool_id": 999999}, "NOT_FOUND")
             details = await err("device_save", {"name": "x", "datacenter_id": dc_b.pk}, "INVALID_PARAMS")
             assert "datacenter_id" in details  # field named as the tool names it
             details = await err("device_add_relationship",

@@ -3,7 +3,6 @@
 from inventory.api.serializers import IPAddressSerializer, IPPoolSerializer, NetworkSerializer
 from inventory.models import Device, IPPool, Network
 from inventory.services.allocation import allocate_next_ip
-from inventory.services.common import get_for
 from inventory.tenancy import Action
 
 from ..registry import Tool, ToolContext, register
@@ -46,8 +45,6 @@ ADDRESS_RENAMES = {"tenant": "tenant_id", "network": "network_id", "pool": "pool
 
 
 def _next_ip(ctx: ToolContext, args: dict) -> dict:
-    pool = get_for(ctx.principal, IPPool, args["pool_id"])
-    ctx.extra["tenant_id"] = pool.tenant_id
     device = None
     if args.get("device_id") is not None:
         from ..registry import InvalidParams
@@ -56,8 +53,10 @@ def _next_ip(ctx: ToolContext, args: dict) -> dict:
         if device is None:
             raise InvalidParams("Invalid arguments.", {"device_id": [
                 f"No device with id {args['device_id']} exists (or it is not visible to you)."]})
-    row = allocate_next_ip(ctx.principal, pool, device=device, dns_name=args.get("dns_name", ""),
-                           description=args.get("description", ""))
+    # the pool is read (NOT_FOUND, FORBIDDEN) under the allocation lock, in the same query
+    row = allocate_next_ip(ctx.principal, (IPPool, args["pool_id"]), device=device,
+                           dns_name=args.get("dns_name", ""), description=args.get("description", ""))
+    ctx.extra["tenant_id"] = row.tenant_id
     data = IPAddressSerializer(row, context=ctx.serializer_context).data
     return {ADDRESS_RENAMES.get(k, k): v for k, v in data.items()}
 
