@@ -89,7 +89,7 @@ class IPAddress(TenantOwned):
             if ip.version != net.version or ip not in net:
                 raise ValidationError({"address": f"{ip} is not inside network {self.network.name} ({net})."})
             if self.pool_id is None:
-                self.pool = self.network.pools.filter(start_key__lte=self.address_key, end_key__gte=self.address_key).first()
+                self.pool = self.network.pools_holding(self.address_key).first()
         if self.pool is not None:
             if self.pool.network_id != self.network_id:
                 raise ValidationError({"pool": f"Pool {self.pool.name} belongs to another network."})

@@ -77,6 +77,10 @@ class Network(TenantOwned):
     def contains(self, address) -> bool:
         return self.start_key <= ipam.key(address) <= self.end_key
 
+    def pools_holding(self, address_key: str):
+        """The pool (pools never overlap: at most one) whose range holds the address ``address_key``."""
+        return self.pools.filter(start_key__lte=address_key, end_key__gte=address_key).order_by()
+
 
 class IPPool(TenantOwned):
     network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="pools")

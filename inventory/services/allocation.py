@@ -101,11 +101,6 @@ def _find(target: Network | IPPool, *, pool_of: bool = False) -> tuple[Network, 
     return network, value, hi, pool_id
 
 
-def _pool_of(network: Network, value: int) -> int | None:
-    key = ipam.key(value)
-    return network.pools.filter(start_key__lte=key, end_key__gte=key).order_by().values_list("pk", flat=True).first()
-
-
 def _full(target) -> Conflict:
     kind = "pool" if isinstance(target, IPPool) else "network"
     return Conflict(f"The {kind} {target} is full: no free address left.", code="pool_full")
@@ -189,7 +184,8 @@ def allocate_next_ip(
                 if value is None:
                     raise _full(locked)
                 if pool_id is _UNKNOWN:
-                    pool_id = locked.pk if from_pool else _pool_of(network, value)
+                    pool_id = locked.pk if from_pool else \
+                        network.pools_holding(ipam.key(value)).values_list("pk", flat=True).first()
                 row = IPAddress(
                     tenant_id=network.tenant_id, network=network, pool_id=pool_id, status=AddressStatus.ALLOCATED,
                     address=str(ipam.to_address(value, network.family)), address_key=ipam.key(value),

@@ -111,14 +111,18 @@ class InventoryViewSet(viewsets.ModelViewSet):
     #: query parameters a detail route accepts (filters and ordering choose rows of a list)
     detail_query_params = frozenset({"brief", "fields", "format"})
 
-    def filter_queryset(self, queryset):
-        if not self.detail:
-            return super().filter_queryset(queryset)
+    def check_detail_query_params(self) -> None:
+        """400 on query parameters a single-object route does not take."""
         unknown = sorted(set(self.request.query_params) - self.detail_query_params)
         if unknown:
             raise exceptions.ValidationError({"detail": (
                 f"Unknown query parameter(s) for a single object: {', '.join(unknown)}. "
                 f"Allowed: {', '.join(sorted(self.detail_query_params))}.")})
+
+    def filter_queryset(self, queryset):
+        if not self.detail:
+            return super().filter_queryset(queryset)
+        self.check_detail_query_params()
         return queryset
 
     def get_object(self):

@@ -35,7 +35,7 @@ class NextIPMixin:
         if request.method == "GET":
             free = preview_next_ip(self.principal, self.get_object())
             return Response({"address": free.address, "network": free.network_id, "pool": free.pool_id})
-        self.filter_queryset(self.model.objects.none())  # unknown query parameters: 400
+        self.check_detail_query_params()
         body = s.NextIPRequestSerializer(data=request.data, context=self.get_base_context())
         body.is_valid(raise_exception=True)
         # the target is read (404/403) under the allocation lock, in the same query
