@@ -70,6 +70,9 @@ register(Tool(
     description="Allocate (record as allocated) the first free address of the pool and return it; optionally "
                 "assign it to a device with a DNS name. Safe under concurrency: two calls never get the same address.",
     group=GROUP, action=Action.ADD, handler=_next_ip,
+    # allocate_next_ip is the only write and runs its own transaction (with retries): the network
+    # lock is then released at its commit, not held while the result is rendered
+    atomic=False,
     input_schema={"type": "object", "properties": {
         "pool_id": {**ID, "description": "The pool to allocate from."},
         "device_id": {**ID, "description": "Device (same tenant) to assign the address to."},
