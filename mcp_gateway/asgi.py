@@ -3,9 +3,9 @@
 - ``/mcp``: Streamable HTTP, stateless (any worker answers any request: no sticky sessions),
   JSON responses. 2026-07-28 requests go the SDK's per-request path (``server/discover``);
   2025-11-25/2025-06-18 clients do the ``initialize`` handshake, stateless.
-- ``/mcp/sse`` (GET) + ``/mcp/messages`` (POST): the legacy HTTP+SSE transport. Its sessions
-  live in one worker's memory, so behind several workers it needs sticky sessions (or one
-  worker); Streamable HTTP does not.
+- ``/mcp/sse`` (GET) + ``/mcp/messages`` (POST): the legacy HTTP+SSE transport. A stream lives
+  in the worker that accepted it; a message POSTed to another worker is relayed to it through
+  Redis (``mcp_gateway.sse_relay``), so no sticky sessions are needed here either.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from .auth import AuthGate, security_settings
 from .server import build_server
+from .sse_relay import SseRelay
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def mounts():
     manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True,
                                            security_settings=security)
     sse = SseServerTransport(MESSAGES_PATH, security_settings=security)
+    relay = SseRelay(sse)
 
     async def sse_endpoint(scope, receive, send):
         if scope["method"] != "GET":
@@ -44,6 +46,6 @@ def mounts():
 
     return [
         ({MCP_PATH}, AuthGate(StreamableHTTPASGIApp(manager), "http"), manager.run),
-        ({SSE_PATH}, AuthGate(sse_endpoint, "sse"), None),
-        ({MESSAGES_PATH}, AuthGate(sse.handle_post_message, "sse"), None),
+        ({SSE_PATH}, AuthGate(sse_endpoint, "sse"), relay.lifespan),
+        ({MESSAGES_PATH}, AuthGate(relay.handle_post_message, "sse"), None),
     ]

@@ -13,14 +13,13 @@ import json
 import uuid
 
 from django.conf import settings
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_NAME_HEADER, decode_header_value
 from starlette.requests import Request
 
 from .registry import registry
 from .server import CallerEnv, authenticate, run_sync
+from .sse_relay import authenticated_user
 
 
 def security_settings() -> TransportSecuritySettings:
@@ -98,12 +97,7 @@ class AuthGate:
                 )
 
         scope.setdefault("state", {})["mcp_env"] = env
-        # lets the SDK bind SSE / stateful sessions to the credential that opened them
-        subject = str(principal.user.pk)
-        client = principal.client_id or f"{principal.via}:{getattr(principal.credential, 'pk', '')}"
-        scope["user"] = AuthenticatedUser(AccessToken(
-            token=f"{client}:{subject}", client_id=client, scopes=sorted(principal.scopes or []), subject=subject,
-        ))
+        scope["user"] = authenticated_user(principal)  # the SDK binds SSE sessions to it
         return await self.app(scope, receive, send)
 
     @staticmethod
