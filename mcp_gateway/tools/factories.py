@@ -16,6 +16,7 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework import relations as drf_relations
 
+from inventory.api.serializers.base import with_related
 from inventory.counting import count as count_rows
 from inventory.services.common import delete_object, get_for
 from inventory.tenancy import Action
@@ -89,13 +90,7 @@ class Resource:
 
     def queryset(self, ctx: ToolContext, fields):
         qs = self.model.objects.restrict(ctx.principal, Action.VIEW)
-        related = getattr(self.serializer, "related", {}) or {}
-        wanted = set(fields) if fields else set(self.serializer.Meta.fields)
-        for name, (kind, lookup) in related.items():
-            if name in wanted:
-                lookups = lookup if isinstance(lookup, (list, tuple)) else (lookup,)
-                qs = qs.select_related(*lookups) if kind == "select" else qs.prefetch_related(*lookups)
-        return qs
+        return with_related(qs, self.serializer, set(fields) if fields else None)
 
     def get(self, ctx: ToolContext, pk, action=Action.VIEW):
         obj = get_for(ctx.principal, self.model, pk, action)

@@ -108,6 +108,21 @@ class DisplayField(serializers.Field):
         return str(obj)
 
 
+def with_related(queryset, serializer_class, wanted=None):
+    """``queryset`` with the ``select_related``/``prefetch_related`` that rendering the fields
+    ``wanted`` (names; None: all) of ``serializer_class`` needs, from its ``related`` map.
+    REST views and MCP tools both build their querysets with it."""
+    selects, prefetches = [], []
+    for name, (kind, lookup) in getattr(serializer_class, "related", {}).items():
+        if wanted is None or name in wanted:
+            (selects if kind == "select" else prefetches).extend(lookup if isinstance(lookup, (list, tuple)) else (lookup,))
+    if selects:
+        queryset = queryset.select_related(*dict.fromkeys(selects))
+    if prefetches:
+        queryset = queryset.prefetch_related(*dict.fromkeys(prefetches))
+    return queryset
+
+
 class Batched:
     """Field mixin: use the value a batch loader stored on the object (``obj._batch_<field
     name>``) when there is one, else read the attribute as usual."""

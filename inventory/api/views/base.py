@@ -3,12 +3,12 @@ prefetching, the principal in the serializer context, audited writes."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
 
 from inventory.api.permissions import tenancy_action
+from inventory.api.serializers.base import with_related
 from inventory.services.common import check, delete_object
 from inventory.tenancy import Action, Principal
 
@@ -72,19 +72,8 @@ class InventoryViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = self.model.objects.restrict(self.principal, Action.VIEW)
-        serializer_class = self.get_serializer_class()
         wanted = self.requested_fields() if self.request is not None else None
-        selects, prefetches = [], []
-        for name, (kind, lookup) in getattr(serializer_class, "related", {}).items():
-            if wanted is not None and name not in wanted:
-                continue
-            lookups = lookup if isinstance(lookup, tuple) else (lookup,)
-            (selects if kind == "select" else prefetches).extend(lookups)
-        if selects:
-            queryset = queryset.select_related(*dict.fromkeys(selects))
-        if prefetches:
-            queryset = queryset.prefetch_related(*(p if isinstance(p, Prefetch) else p for p in dict.fromkeys(prefetches)))
-        return queryset
+        return with_related(queryset, self.get_serializer_class(), wanted)
 
     def plain_queryset(self) -> bool:
         """Is the list queryset just the restricted model (no view-specific narrowing)?
