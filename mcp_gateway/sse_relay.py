@@ -122,6 +122,8 @@ class SseRelay:
     async def _record(self, session_id: uuid.UUID) -> None:
         owner = self.sse._session_owners.get(session_id)
         await self.redis.set(SESSION_KEY.format(session_id.hex), pickle.dumps((self.worker, owner)), ex=SESSION_TTL)
+        if session_id not in self.sse._read_stream_writers:  # closed while this was on its way
+            await self._forget(session_id)
 
     async def _forget(self, session_id: uuid.UUID) -> None:
         key = SESSION_KEY.format(session_id.hex)
