@@ -150,6 +150,13 @@ def test_device_saved_with_addresses_tags_domains(api, operator_a, world):
     d = r.json()
     assert d["tags"] == ["prod", "web"] and d["domains"] == ["example.com"]
     assert {(a["ip"], a["type"]) for a in d["addresses"]} == {("10.0.0.20", "ipv4"), ("2001:db8::1", "ipv6")}
+    # detail and list read tags and addresses with the batch loaders: the same values as the save rendered
+    listed = c.get("/api/devices/", {"name": "web1"}).json()["results"]
+    for shown in (c.get(d["url"]).json(), *listed):
+        assert shown["tags"] == d["tags"]
+        assert sorted(shown["addresses"], key=lambda a: a["id"]) == sorted(d["addresses"], key=lambda a: a["id"])
+        assert [a["ip"] for a in shown["addresses"]] == ["10.0.0.20", "2001:db8::1"]  # address order
+    assert len(listed) == 1
     assert IPAddress.objects.get(address="10.0.0.20").network == world["a"]["network"]
     device = Device.objects.get(pk=d["id"])
     assert "prod" in device.search_text and "10.0.0.20" in device.search_text

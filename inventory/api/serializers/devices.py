@@ -1,10 +1,11 @@
 import re
 from collections import defaultdict
 
+from django.db import connections
 from rest_framework import serializers
 
 from inventory.ipam import parse_address
-from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType
+from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType, Tag
 
 from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField,
                    TenantOwnedSerializer)
@@ -34,28 +35,55 @@ class DeviceAddressSerializer(serializers.Serializer):
         return attrs
 
     def to_representation(self, obj):
-        return {"id": obj.pk, "ip": obj.address, "type": f"ipv{obj.family}", "dns_name": obj.dns_name,
-                "network": obj.network_id, "status": obj.status}
+        if isinstance(obj, dict):  # already rendered by load_addresses
+            return obj
+        return address_item(obj.pk, obj.address, obj.dns_name, obj.network_id, obj.status)
+
+
+# The two loaders below run for every rendered page or device, REST and MCP alike. They read
+# with one plain statement each: building the same query through the ORM costs ~5x the query
+# itself (0.6 ms against 0.1 ms for one device, seen here), and they need no model instances.
+def _rows_for_devices(sql: str, devices) -> list[tuple]:
+    """Rows of ``sql`` (which has one ``{devices}`` placeholder for ``<column> IN ...``) for the
+    devices' ids."""
+    connection = connections[Device.objects.db]
+    ids = [d.pk for d in devices]
+    if connection.vendor == "postgresql":  # one statement shape whatever the page size (prepared)
+        condition, params = "= ANY(%s)", [ids]
+    else:
+        condition, params = f"IN ({', '.join(['%s'] * len(ids))})", ids
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(devices=condition), params)
+        return cursor.fetchall()
 
 
 def load_tag_names(devices) -> None:
     """Batch loader: each device's tag names, in name order, with one query."""
+    through, tag = Device.tags.through._meta.db_table, Tag._meta.db_table
+    rows = _rows_for_devices(
+        f'SELECT dt.device_id, t.name FROM "{through}" dt JOIN "{tag}" t ON t.id = dt.tag_id '
+        f"WHERE dt.device_id {{devices}} ORDER BY t.name", devices)
     names = defaultdict(list)
-    rows = (Device.tags.through.objects.filter(device_id__in=[d.pk for d in devices])
-            .order_by("tag__name").values_list("device_id", "tag__name"))
     for device_id, name in rows:
         names[device_id].append(name)
     for device in devices:
         device._batch_tags = names.get(device.pk, [])
 
 
+def address_item(pk, address, dns_name, network_id, status) -> dict:
+    """One address as a device renders it (see DeviceAddressSerializer)."""
+    return {"id": pk, "ip": address, "type": "ipv6" if ":" in address else "ipv4", "dns_name": dns_name,
+            "network": network_id, "status": status}
+
+
 def load_addresses(devices) -> None:
-    """Batch loader: each device's addresses, in address order, with one query."""
+    """Batch loader: each device's addresses (rendered), in address order, with one query."""
+    rows = _rows_for_devices(
+        f'SELECT device_id, id, address, dns_name, network_id, status FROM "{IPAddress._meta.db_table}" '
+        f"WHERE device_id {{devices}} ORDER BY address_key", devices)
     found = defaultdict(list)
-    rows = (IPAddress.objects.filter(device_id__in=[d.pk for d in devices])
-            .only("id", "device_id", "address", "dns_name", "network_id", "status").order_by("address_key"))
-    for row in rows:
-        found[row.device_id].append(row)
+    for device_id, *row in rows:
+        found[device_id].append(address_item(*row))
     for device in devices:
         device._batch_addresses = found.get(device.pk, [])
 
