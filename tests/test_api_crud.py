@@ -271,6 +271,20 @@ def test_brief_and_fields(api, viewer_a, world):
     assert c.get("/api/devices/?brief=maybe").status_code == 400
 
 
+def test_serializer_fields_are_built_once_per_class_and_copied_per_object():
+    from inventory.api.serializers.devices import DeviceSerializer
+
+    one = DeviceSerializer(context={"principal": None})
+    two = DeviceSerializer(context={"principal": None, "fields": {"id", "tags"}})
+    assert list(two.fields) == ["id", "tags"] and "addresses" in one.fields
+    prototypes = DeviceSerializer.__dict__["_field_prototypes"]
+    for name in ("id", "tags"):  # each object binds its own copies; the class's stay unbound
+        assert one.fields[name] is not two.fields[name] and one.fields[name] is not prototypes[name]
+        assert one.fields[name].parent is one and two.fields[name].parent is two
+        assert getattr(prototypes[name], "parent", None) is None
+    assert one.fields["addresses"].child.parent is one.fields["addresses"]
+
+
 def test_prefetch_follows_requested_fields(api, viewer_a, world, django_assert_max_num_queries):
     for i in range(20):
         Device.objects.create(tenant=world["a"]["tenant"], name=f"bulk{i}")

@@ -11,6 +11,8 @@ Context keys: ``principal`` (required unless ``request`` carries one), ``request
 
 from __future__ import annotations
 
+import copy
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.urls import NoReverseMatch, reverse
@@ -183,12 +185,23 @@ class InventorySerializer(serializers.ModelSerializer):
 
     # --- sparse fields -------------------------------------------------------------------
     def get_fields(self):
-        fields = super().get_fields()
+        """Fresh copies of the fields to render: all, or those in ``context["fields"]``.
+
+        DRF builds a ModelSerializer's fields from the model for every serializer object, and
+        that build costs more than rendering a device. What it builds depends only on the class,
+        so it is done once per class; each serializer object gets copies (as DRF copies declared
+        fields), and only of the fields it renders.
+        """
+        cls = type(self)
+        prototypes = cls.__dict__.get("_field_prototypes")
+        if prototypes is None:
+            prototypes = super().get_fields()  # unbound; never handed out, only copied
+            cls._field_prototypes = prototypes
         wanted = self.context.get("fields")
         is_root = self.parent is None or (isinstance(self.parent, serializers.ListSerializer) and self.parent.parent is None)
         if wanted and is_root:
-            fields = {name: field for name, field in fields.items() if name in wanted}
-        return fields
+            return {name: copy.deepcopy(field) for name, field in prototypes.items() if name in wanted}
+        return {name: copy.deepcopy(field) for name, field in prototypes.items()}
 
     # --- validation ----------------------------------------------------------------------
     def validate(self, attrs):
