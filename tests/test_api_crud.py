@@ -283,6 +283,10 @@ def test_serializer_fields_are_built_once_per_class_and_copied_per_object():
         assert one.fields[name].parent is one and two.fields[name].parent is two
         assert getattr(prototypes[name], "parent", None) is None
     assert one.fields["addresses"].child.parent is one.fields["addresses"]
+    # a foreign key's copies share the queryset naming its model (never evaluated: each use
+    # narrows a fresh one to what the principal may view)
+    assert one.fields["datacenter"].queryset is prototypes["datacenter"].queryset
+    assert one.fields["datacenter"].model is prototypes["datacenter"].model
 
 
 def test_prefetch_follows_requested_fields(api, viewer_a, world, django_assert_max_num_queries):

@@ -37,6 +37,20 @@ def principal_of(context) -> Principal:
     return principal
 
 
+_model_querysets: dict[type, models.QuerySet] = {}
+
+
+def _model_queryset(model) -> models.QuerySet:
+    """One unevaluated ``model.objects.all()`` per model, shared by every RestrictedRelatedField
+    of it: DRF wants a queryset naming the model (the schema reads it), and building one for
+    each copy of each field costs more than rendering the field. Never evaluated: the field's
+    get_queryset() narrows a fresh one to what the principal may view."""
+    queryset = _model_querysets.get(model)
+    if queryset is None:
+        queryset = _model_querysets[model] = model.objects.all()
+    return queryset
+
+
 class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
     """A foreign key given by id, looked up among the objects the principal may view.
 
@@ -51,7 +65,7 @@ class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
     def __init__(self, model, **kwargs):
         self.model = model
         if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", model.objects.all())  # the schema's model; never used unfiltered
+            kwargs.setdefault("queryset", _model_queryset(model))
         super().__init__(**kwargs)
 
     def get_queryset(self):
