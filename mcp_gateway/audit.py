@@ -7,6 +7,8 @@ import os
 import re
 import socket
 
+from django.db import connections, router
+
 from .models import AuthKind, McpCall
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             tenants = set(principal.roles)
             if len(tenants) == 1:
                 tenant_id = tenants.pop()
-        McpCall.objects.create(
+        _insert(McpCall(
             call_id=call_id,
             user=user if getattr(user, "pk", None) else None,
             username=getattr(user, "username", "") or "",
@@ -63,6 +65,31 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             ip=ip or None,
             user_agent=(user_agent or "")[:300],
             served_by=f"{HOST}:{os.getpid()}"[:100],
-        )
+        ))
     except Exception:  # pragma: no cover - the database is gone; the call itself already ended
         logger.exception("could not write the MCP audit row for %s", tool_name)
+
+
+_insert_sql: dict[str, tuple[str, list]] = {}
+
+
+def _insert(row: McpCall) -> None:
+    """INSERT ``row`` with a statement built once per database from the model's fields.
+
+    Every MCP call writes one row; ``McpCall.objects.create()`` spends more on compiling the
+    same statement each time than on the insert. The values are prepared by the model's own
+    fields (defaults, ``auto_now_add``, JSON, UUID), as ``save()`` prepares them.
+    """
+    alias = router.db_for_write(McpCall)
+    connection = connections[alias]
+    statement = _insert_sql.get(alias)
+    if statement is None:
+        fields = [f for f in McpCall._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            quote(McpCall._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)))
+        statement = _insert_sql[alias] = (sql, fields)
+    sql, fields = statement
+    values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)

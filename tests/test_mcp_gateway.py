@@ -123,6 +123,15 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
     row = calls.filter(tool="device_delete").get()
     assert row.auth_kind == "api_key" and row.tenant_id == tenant_a.pk and row.ip == "127.0.0.1"
     assert row.duration_ms > 0 and row.user_agent
+    # every column as written by the audit's own INSERT reads back as the model's types
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    assert isinstance(row.call_id, uuid.UUID) and set(row.arguments) == {"id"} and isinstance(row.arguments["id"], int)
+    assert timezone.now() - timedelta(minutes=5) < row.created <= timezone.now()
+    assert row.served_by and row.transport == "http" and row.username == admin.username
 
 
 def test_oauth_token_bound_to_mcp(mcp_server, make_user, tenant_a):
