@@ -1,5 +1,6 @@
 """REST endpoints: happy and bad paths for every kind, lean responses, error handling."""
 
+import ipaddress
 import json
 
 import pytest
@@ -300,21 +301,33 @@ def test_prefetch_follows_requested_fields(api, viewer_a, world, django_assert_m
     with django_assert_max_num_queries(6) as ctx:
         c.get("/api/devices/?brief=1")
     assert not any("inventory_tag" in q["sql"] or "inventory_ipaddress" in q["sql"] for q in ctx.captured_queries)
+    # one object: one query per shown related field (the batch loaders), none for fields left out
+    pk = world["a"]["device"].pk
+    with django_assert_max_num_queries(8) as ctx:
+        assert c.get(f"/api/devices/{pk}/").json()["addresses"]
+    assert sum("inventory_ipaddress" in q["sql"] for q in ctx.captured_queries) == 1
+    with django_assert_max_num_queries(8) as ctx:
+        c.get(f"/api/devices/{pk}/?fields=id,name")
+    assert not any("inventory_tag" in q["sql"] or "inventory_ipaddress" in q["sql"] for q in ctx.captured_queries)
 
 
 def test_list_rows_match_detail_rows(api, operator_a, world):
-    """A page is rendered with batch loaders (one query per related field), a single object with
-    its own queries: both must say the same, in the same order."""
+    """A page and a single object are both rendered with the batch loaders, a page's objects
+    together: both must say the same, in the same order, as the save response did."""
     c = api(operator_a)
     for i, (tags, ips) in enumerate([(["web", "db", "alpha"], ["10.0.0.30", "10.0.0.7", "2001:db8::1"]),
                                      ([], []), (["zulu"], ["10.0.0.8"])]):
         r = c.post("/api/devices/", {"name": f"batch{i}", "tags": tags,
                                      "addresses": [{"ip": ip} for ip in ips]}, format="json")
         assert r.status_code == 201, r.content
+        saved = r.json()
+        assert [a["ip"] for a in saved["addresses"]] == sorted(ips, key=lambda ip: (ipaddress.ip_address(ip).version, ipaddress.ip_address(ip))) and \
+            saved["tags"] == sorted(tags)
     page = c.get("/api/devices/?limit=100").json()["results"]
     assert len(page) >= 4
     for row in page:
         assert c.get(f"/api/devices/{row['id']}/").json() == row
+    assert saved in page
     by_name = {row["name"]: row for row in page}
     assert by_name["batch0"]["tags"] == ["alpha", "db", "web"]
     assert [a["ip"] for a in by_name["batch0"]["addresses"]] == ["10.0.0.7", "10.0.0.30", "2001:db8::1"]

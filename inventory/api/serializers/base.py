@@ -217,6 +217,16 @@ class InventorySerializer(serializers.ModelSerializer):
             return {name: copy.deepcopy(field) for name, field in prototypes.items() if name in wanted}
         return {name: copy.deepcopy(field) for name, field in prototypes.items()}
 
+    def to_representation(self, instance):
+        # one object (detail, save responses): the batch loaders read what it shows, as for a page
+        # (one plain query per field instead of an ORM query); always afresh, as it may have changed
+        if self.batch and instance.pk is not None and not isinstance(self.parent, serializers.ListSerializer):
+            fields = self.fields
+            for name, loader in self.batch.items():
+                if name in fields:
+                    loader([instance])
+        return super().to_representation(instance)
+
     # --- validation ----------------------------------------------------------------------
     def validate(self, attrs):
         if self.instance is not None and "tenant" in attrs and attrs["tenant"] is not None:
