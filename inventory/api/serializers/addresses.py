@@ -6,6 +6,7 @@ from .base import RestrictedRelatedField, SelfLinkField, TenantOwnedSerializer
 
 
 class IPAddressSerializer(TenantOwnedSerializer):
+    display_columns = ("address",)  # what __str__ reads
     url = SelfLinkField("api:ipaddress-detail")
     brief_fields = ("id", "address", "display", "url")
     address = serializers.IPAddressField(help_text="A single IPv4 or IPv6 address, without prefix length.")

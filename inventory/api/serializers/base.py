@@ -136,6 +136,9 @@ def with_related(queryset, serializer_class, wanted=None):
         queryset = queryset.select_related(*dict.fromkeys(selects))
     if prefetches:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetches))
+    columns = serializer_class.columns_for(wanted) if wanted is not None and hasattr(serializer_class, "columns_for") else None
+    if columns is not None:  # the joins and prefetches above start from these foreign keys
+        queryset = queryset.only(*columns, *{lookup.split("__")[0] for lookup in [*selects, *prefetches]})
     return queryset
 
 
@@ -186,6 +189,8 @@ class InventorySerializer(serializers.ModelSerializer):
     related: dict[str, tuple[str, object]] = {}
     #: field name -> loader(objects) used when rendering many (see BatchListSerializer)
     batch: dict[str, object] = {}
+    #: the model fields ``str(obj)`` (the ``display`` field) reads; None: not known (all are loaded)
+    display_columns: tuple[str, ...] | None = None
     #: the actions that creating/changing need (memberships and tenants use "manage")
     add_action = Action.ADD
     change_action = Action.CHANGE
@@ -198,6 +203,38 @@ class InventorySerializer(serializers.ModelSerializer):
         return principal_of(self.context)
 
     # --- sparse fields -------------------------------------------------------------------
+    @classmethod
+    def prototype_fields(cls) -> dict:
+        """The class's unbound fields (see get_fields); read them, never bind or change them."""
+        if "_field_prototypes" not in cls.__dict__:
+            cls(context={"principal": None}).fields  # noqa: B018 - builds them
+        return cls._field_prototypes
+
+    @classmethod
+    def columns_for(cls, wanted) -> list[str] | None:
+        """The model fields that rendering the fields ``wanted`` reads, for ``only()``; None when
+        that is not known (then every field is loaded). A field whose source is a model field
+        reads it; ``url`` and the batch-loaded fields read only the primary key; ``display``
+        reads ``display_columns``."""
+        model = cls.Meta.model
+        concrete = {f.name for f in model._meta.concrete_fields}
+        columns = {model._meta.pk.name, *({"tenant"} & concrete)}
+        prototypes = cls.prototype_fields()
+        for name in wanted:
+            field = prototypes.get(name)
+            if field is None or name in cls.batch or isinstance(field, SelfLinkField):
+                continue
+            if isinstance(field, DisplayField):
+                if cls.display_columns is None:
+                    return None
+                columns.update(cls.display_columns)
+                continue
+            source = field.source or name
+            if source not in concrete:  # a property, a method, a lookup across a relation
+                return None
+            columns.add(source)
+        return sorted(columns)
+
     def get_fields(self):
         """Fresh copies of the fields to render: all, or those in ``context["fields"]``.
 

@@ -4,6 +4,7 @@ from .base import SelfLinkField, TenantOwnedSerializer
 
 
 class DatacenterSerializer(TenantOwnedSerializer):
+    display_columns = ("name",)  # what __str__ reads
     url = SelfLinkField("api:datacenter-detail")
 
     class Meta:

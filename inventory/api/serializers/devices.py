@@ -116,6 +116,8 @@ class DeviceSerializer(TenantOwnedSerializer):
     """A device with its addresses, tags and domains, saved together atomically
     (see :func:`inventory.services.devices.save_device`)."""
 
+    display_columns = ("name",)  # what __str__ reads
+
     url = SelfLinkField("api:device-detail")
     batch = {"tags": load_tag_names, "addresses": load_addresses}
     datacenter = RestrictedRelatedField(Datacenter, required=False, allow_null=True,
@@ -158,6 +160,7 @@ class DeviceSerializer(TenantOwnedSerializer):
 
 
 class DeviceRelationshipSerializer(TenantOwnedSerializer):
+    display_columns = ("parent", "child", "type")  # what __str__ reads
     url = SelfLinkField("api:relationship-detail")
     brief_fields = ("id", "display", "url")
     related = {"display": ("select", ("parent", "child"))}

@@ -6,6 +6,7 @@ from .base import RestrictedRelatedField, SelfLinkField, TenantOwnedSerializer
 
 
 class NetworkSerializer(TenantOwnedSerializer):
+    display_columns = ("name", "subnet")  # what __str__ reads
     url = SelfLinkField("api:network-detail")
     datacenter = RestrictedRelatedField(Datacenter, required=False, allow_null=True,
                                         help_text="Datacenter id (same tenant), or null.")
@@ -21,6 +22,7 @@ class NetworkSerializer(TenantOwnedSerializer):
 
 
 class IPPoolSerializer(TenantOwnedSerializer):
+    display_columns = ("name", "start_address", "end_address")  # what __str__ reads
     url = SelfLinkField("api:pool-detail")
     related = {"display": ("select", "network"), "network": ("select", "network")}
     network = RestrictedRelatedField(Network, help_text="Network id; the pool's range lies inside it. Fixed after creation.")

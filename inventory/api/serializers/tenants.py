@@ -10,6 +10,7 @@ from .base import InventorySerializer, RestrictedRelatedField, SelfLinkField
 
 
 class TenantSerializer(InventorySerializer):
+    display_columns = ("name",)  # what __str__ reads
     url = SelfLinkField("api:tenant-detail")
     change_action = Action.MANAGE
 
@@ -39,6 +40,8 @@ class TenantSerializer(InventorySerializer):
 
 class MembershipSerializer(InventorySerializer):
     """A user's role in a tenant; tenant admins manage them."""
+
+    display_columns = ("user", "tenant", "role")  # what __str__ reads
 
     url = SelfLinkField("api:membership-detail")
     brief_fields = ("id", "display", "url")
