@@ -1,10 +1,15 @@
-"""Django's Redis cache backend with one connection pool per process.
+"""Django's Redis cache backend with one connection pool per process, whose ``clear()`` empties
+the cache only.
 
 Django keeps a cache object per thread or async context, and the ASGI handler runs each request
 in a new one, so the stock ``RedisCache`` builds a new connection pool, with a new TCP
 connection, for every request (about 3 ms each on the benchmark), and a new ``redis.Redis``
 object for every command. This backend shares one client, with its thread-safe redis-py pool
 and ``Redis`` objects, between all cache objects with the same configuration in the process.
+
+Django's ``clear()`` empties the whole Redis database (FLUSHDB). The Celery broker's queues and
+the MCP SSE relay's records live in the same database (one ``REDIS_URL``), so here ``clear()``
+deletes only the keys this cache made (its ``KEY_PREFIX``).
 """
 
 from __future__ import annotations
@@ -44,3 +49,16 @@ class SharedPoolRedisCache(RedisCache):
             if client is None:
                 client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+    def clear(self):
+        client = self._cache.get_client(write=True)
+        pattern = f"{self.key_prefix}:*"  # every key this cache makes: "<prefix>:<version>:<key>"
+        batch = []
+        for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
+        return True

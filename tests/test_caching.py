@@ -203,3 +203,23 @@ def test_server_sees_revocation_membership_and_count_changes_at_once(server, mak
         key.revoke()
         r = http.get("/api/devices/")
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.redis
+def test_clearing_the_cache_leaves_the_brokers_keys_in_the_shared_redis_database():
+    """The Celery broker and the SSE relay keep their keys in the cache's Redis database:
+    cache.clear() must delete the cache's entries only (Django's own clear() is FLUSHDB)."""
+    import uuid
+
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    foreign = f"test-broker-queue-{uuid.uuid4().hex}"
+    client.set(foreign, b"a queued task")
+    try:
+        cache.set_many({f"k{i}": i for i in range(1500)})  # more than one delete batch
+        cache.clear()
+        assert cache.get_many([f"k{i}" for i in range(1500)]) == {}
+        assert client.get(foreign) == b"a queued task"
+    finally:
+        client.delete(foreign)
