@@ -206,6 +206,7 @@ class SSHServer:
                         os.killpg(local.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+                    await local.wait()  # reaped, so its transport closes on this loop
 
         async def serve():
             return await asyncssh.create_server(
@@ -223,10 +224,16 @@ class SSHServer:
         async def close():
             self.server.close()
             await self.server.wait_closed()
+            # commands still running (a cancelled job's): end them here, not in a stopped loop
+            running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 @pytest.fixture(scope="module")
