@@ -59,6 +59,26 @@ def test_search_networks_and_datacenters_by_text(fleet):
     assert names(fleet.get("/api/search/?q=net-a").json(), "networks") == ["net-a"]
 
 
+def test_search_hits_load_only_what_they_show(fleet, world, monkeypatch):
+    """Hits are read with only() the fields they render: each hit shows what the object's own
+    page shows for those fields, and no deferred field is fetched afterwards."""
+    from django.db.models import Model
+
+    Network.objects.create(tenant=world["a"]["tenant"], name="fra-net", subnet="10.9.0.0/24", vlan_id=7)
+    full = {kind: {row["id"]: row for row in fleet.get(f"/api/{kind}/?limit=100").json()["results"]}
+            for kind in ("devices", "networks", "datacenters")}
+
+    def deferred_load(instance, *args, **kwargs):
+        raise AssertionError(f"{type(instance).__name__} loaded a deferred field")
+
+    monkeypatch.setattr(Model, "refresh_from_db", deferred_load)
+    r = fleet.get("/api/search/?q=fra").json()
+    assert all(r[kind] for kind in full), r
+    for kind, hits in r.items():
+        for hit in hits:
+            assert hit == {k: full[kind][hit["id"]][k] for k in hit}
+
+
 def test_search_limit_and_bad_queries(fleet, world):
     for i in range(30):
         Device.objects.create(tenant=world["a"]["tenant"], name=f"many{i:02}")

@@ -77,14 +77,20 @@ def filter_datacenters(queryset: QuerySet, q: str) -> QuerySet:
     return queryset
 
 
-def search(principal: Principal, q: str, limit: int = 20) -> dict[str, list]:
+def search(principal: Principal, q: str, limit: int = 20, *, columns: dict[str, list[str]] | None = None) -> dict[str, list]:
     """``{"devices": [Device], "networks": [Network], "datacenters": [Datacenter]}``, at most
-    ``limit`` of each, among what the principal may view. An empty query finds nothing."""
+    ``limit`` of each, among what the principal may view. An empty query finds nothing.
+    ``columns``: per kind, the only model fields to load (what the caller renders)."""
     if not _words(q):
         return {"devices": [], "networks": [], "datacenters": []}
-    devices = filter_devices(Device.objects.restrict(principal, Action.VIEW), q).order_by("name", "id")
-    networks = filter_networks(Network.objects.restrict(principal, Action.VIEW), q)
-    datacenters = filter_datacenters(Datacenter.objects.restrict(principal, Action.VIEW), q).order_by("name", "id")
+
+    def visible(kind, model):
+        queryset = model.objects.restrict(principal, Action.VIEW)
+        return queryset.only(*columns[kind]) if columns and columns.get(kind) else queryset
+
+    devices = filter_devices(visible("devices", Device), q).order_by("name", "id")
+    networks = filter_networks(visible("networks", Network), q)
+    datacenters = filter_datacenters(visible("datacenters", Datacenter), q).order_by("name", "id")
     return {
         "devices": list(devices[:limit]),
         "networks": list(networks[:limit]),

@@ -17,7 +17,8 @@ SEARCH_LIMIT = 20
 
 # --- search -------------------------------------------------------------------------------
 def _search(ctx: ToolContext, args: dict) -> dict:
-    found = search(ctx.principal, args["query"], limit=args.get("limit", SEARCH_LIMIT))
+    found = search(ctx.principal, args["query"], limit=args.get("limit", SEARCH_LIMIT),
+                   columns=SearchResultSerializer.columns())
     data = SearchResultSerializer(found, context=ctx.serializer_context).data
     return {kind: [_hit(item) for item in items] for kind, items in data.items()}
 

@@ -27,6 +27,14 @@ class SearchResultSerializer(serializers.Serializer):
     networks = NetworkHitSerializer(many=True, read_only=True)
     datacenters = DatacenterHitSerializer(many=True, read_only=True)
 
+    @classmethod
+    def columns(cls) -> dict[str, list[str] | None]:
+        """Per kind, the model fields its hits render: ``search(..., columns=...)`` loads only those."""
+        if "_columns" not in cls.__dict__:
+            hits = {name: type(field.child) for name, field in cls._declared_fields.items()}
+            cls._columns = {name: hit.columns_for(hit.Meta.fields) for name, hit in hits.items()}
+        return cls._columns
+
 
 class SearchQuerySerializer(serializers.Serializer):
     q = serializers.CharField(max_length=200, help_text="Words (all must match), an IP address or a CIDR.")

@@ -24,6 +24,7 @@ class SearchView(APIView):
         query = SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         principal = Principal.of(request)
-        found = search(principal, query.validated_data["q"], query.validated_data["limit"])
+        found = search(principal, query.validated_data["q"], query.validated_data["limit"],
+                       columns=SearchResultSerializer.columns())
         context = {"request": request, "principal": principal}
         return Response(SearchResultSerializer(found, context=context).data)
