@@ -35,6 +35,12 @@ class _Client(RedisCacheClient):
             client = self._redis[index] = self._client(connection_pool=self._get_connection_pool(write))
         return client
 
+    def set_many(self, data, timeout):
+        if timeout is None:  # one MSET, atomic by itself: no MULTI/EXEC pipeline around it
+            self.get_client(None, write=True).mset({k: self._serializer.dumps(v) for k, v in data.items()})
+            return
+        super().set_many(data, timeout)
+
 
 class SharedPoolRedisCache(RedisCache):
     def __init__(self, server, params):
