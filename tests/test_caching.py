@@ -223,3 +223,16 @@ def test_clearing_the_cache_leaves_the_brokers_keys_in_the_shared_redis_database
         assert client.get(foreign) == b"a queued task"
     finally:
         client.delete(foreign)
+
+
+@pytest.mark.redis
+def test_set_many_without_timeout_stores_every_value_without_expiry():
+    from django.core.cache import cache
+
+    cache.set_many({"forever-a": ("tokens", 1), "forever-b": [2]}, None)
+    assert cache.get_many(["forever-a", "forever-b"]) == {"forever-a": ("tokens", 1), "forever-b": [2]}
+    client = cache._cache.get_client(write=True)
+    assert client.ttl(cache.make_key("forever-a")) == -1  # no expiry
+    cache.set_many({"soon": 1}, 30)
+    assert 0 < client.ttl(cache.make_key("soon")) <= 30
+    cache.delete_many(["forever-a", "forever-b", "soon"])
