@@ -77,7 +77,8 @@ def filter_datacenters(queryset: QuerySet, q: str) -> QuerySet:
     return queryset
 
 
-def search(principal: Principal, q: str, limit: int = 20, *, columns: dict[str, list[str]] | None = None) -> dict[str, list]:
+def search(principal: Principal, q: str, limit: int = 20, *,
+           columns: dict[str, list[str] | None] | None = None) -> dict[str, list]:
     """``{"devices": [Device], "networks": [Network], "datacenters": [Datacenter]}``, at most
     ``limit`` of each, among what the principal may view. An empty query finds nothing.
     ``columns``: per kind, the only model fields to load (what the caller renders)."""

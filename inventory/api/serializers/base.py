@@ -136,7 +136,9 @@ def with_related(queryset, serializer_class, wanted=None):
         queryset = queryset.select_related(*dict.fromkeys(selects))
     if prefetches:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetches))
-    columns = serializer_class.columns_for(wanted) if wanted is not None and hasattr(serializer_class, "columns_for") else None
+    columns = None
+    if wanted is not None and hasattr(serializer_class, "columns_for"):
+        columns = serializer_class.columns_for(wanted)
     if columns is not None:  # the joins and prefetches above start from these foreign keys
         queryset = queryset.only(*columns, *{lookup.split("__")[0] for lookup in [*selects, *prefetches]})
     return queryset
