@@ -78,7 +78,9 @@ def _insert(row: McpCall) -> None:
 
     Every MCP call writes one row; ``McpCall.objects.create()`` spends more on compiling the
     same statement each time than on the insert. The values are prepared by the model's own
-    fields (defaults, ``auto_now_add``, JSON, UUID), as ``save()`` prepares them.
+    fields (defaults, ``auto_now_add``, JSON, UUID), as ``save()`` prepares them. No
+    ``pre_save``/``post_save`` signal is sent: nothing listens to McpCall (it is not registered
+    with django-auditlog); a receiver added later would have to be called from here.
     """
     alias = router.db_for_write(McpCall)
     connection = connections[alias]
