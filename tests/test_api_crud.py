@@ -333,6 +333,41 @@ def test_sparse_fields_load_only_what_they_render(api, admin_a, world, kind, mon
     assert brief == [{k: row[k] for k in brief[0]} for row in rows]
 
 
+@pytest.mark.parametrize("kind", ["tenants", "memberships", "datacenters", "networks", "pools", "ip-addresses",
+                                  "devices", "relationships"])
+def test_render_plan_renders_what_drf_renders(api, admin_a, world, kind, monkeypatch):
+    """Objects are rendered with a plan (inventory.api.serializers.rendering); DRF's own
+    Serializer.to_representation must give the same rows, nulls and times included."""
+    from rest_framework import serializers
+
+    from inventory.api.serializers import base
+
+    Device.objects.create(tenant=world["a"]["tenant"], name="bare", facts={"cpu": 4, "nics": ["eth0"]},
+                          domains=["example.com"])  # nulls, a JSON object, a list
+    c = api(admin_a)
+    planned = c.get(f"/api/{kind}/?limit=100").json()["results"]
+    planned_detail = c.get(f"/api/{kind}/{planned[0]['id']}/").json()
+    monkeypatch.setattr(base, "render_plan", lambda serializer: serializer)
+    monkeypatch.setattr(base, "render", lambda serializer, obj: serializers.Serializer.to_representation(serializer, obj))
+    assert c.get(f"/api/{kind}/?limit=100").json()["results"] == planned
+    assert c.get(f"/api/{kind}/{planned[0]['id']}/").json() == planned_detail
+    if kind == "devices":
+        assert any(row["datacenter"] is None for row in planned) and any(row["facts"] for row in planned)
+
+
+def test_render_plan_keeps_the_current_time_zone(world):
+    from django.utils import timezone
+
+    from inventory.api.serializers import DeviceSerializer
+
+    device = world["a"]["device"]
+    with timezone.override("Asia/Kolkata"):
+        rendered = DeviceSerializer(device, context={"principal": None}).data
+    assert rendered["created"].endswith("+05:30")
+    assert rendered["created"] == device.created.astimezone(timezone.get_fixed_timezone(330)).isoformat()
+    assert DeviceSerializer(device, context={"principal": None}).data["created"].endswith("Z")
+
+
 def test_list_rows_match_detail_rows(api, operator_a, world):
     """A page and a single object are both rendered with the batch loaders, a page's objects
     together: both must say the same, in the same order, as the save response did."""
