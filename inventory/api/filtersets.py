@@ -162,4 +162,6 @@ class StrictFilterBackend(DjangoFilterBackend):
         for key, values in request.query_params.lists():
             if any("\x00" in v for v in values):
                 raise ValidationError({key: ["NUL characters are not allowed."]})
+        if filterset_class is None or not set(request.query_params) & set(filterset_class.base_filters):
+            return queryset  # no filter given: building and validating the filter form changes nothing
         return super().filter_queryset(request, queryset, view)
