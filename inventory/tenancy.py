@@ -202,13 +202,16 @@ class RestrictedQuerySet(models.QuerySet):
     tenant_field = "tenant_id"
 
     def restrict(self, who, action: str = Action.VIEW):
-        principal = Principal.of(who)
-        allowed = principal.tenant_ids_for(action)
-        if allowed is None:
+        return self.restrict_to(Principal.of(who).tenant_ids_for(action))
+
+    def restrict_to(self, tenant_ids):
+        """Narrow to objects of these tenants (``None``: every tenant), as ``restrict()`` does
+        with the tenants a principal may act in."""
+        if tenant_ids is None:
             return self
-        if not allowed:
+        if not tenant_ids:
             return self.none()
-        return self.filter(**{f"{self.tenant_field}__in": allowed})
+        return self.filter(**{f"{self.tenant_field}__in": tenant_ids})
 
 
 class TenantQuerySet(RestrictedQuerySet):

@@ -113,11 +113,14 @@ def _lock(principal: Principal, target: Target | tuple[type[Target], object], ac
     """Lock the network row (serialises allocations in it) and read the target as the principal
     sees it, in one query: 404 outside its view, 403 without the right to ``action``."""
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
-    if model is IPPool:
-        queryset = IPPool.objects.select_related("network").select_for_update(of=("network",))
-    else:
-        queryset = Network.objects.select_for_update(of=("self",))
-    return get_for(principal, model, pk, action, queryset=queryset)
+    build = _LOCKED_READS[model]
+    return get_for(principal, model, pk, action, build=build, shape=("allocation lock", model))
+
+
+_LOCKED_READS = {
+    IPPool: lambda: IPPool.objects.select_related("network").select_for_update(of=("network",)),
+    Network: lambda: Network.objects.select_for_update(of=("self",)),
+}
 
 
 #: The hint is rewritten only once it lags the first free address by this many addresses: a

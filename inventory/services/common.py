@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
+from inventory.precompiled import get_visible
 from inventory.tenancy import Action, Principal
 
 
@@ -42,15 +43,17 @@ def check(principal: Principal, action: str, target=None, what: str = "") -> Non
         raise forbidden(principal, action, what)
 
 
-def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, queryset=None):
+def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build=None, shape=None):
     """The object ``pk`` of ``model`` as the principal sees it.
 
     Outside ``restrict(principal, "view")`` (another tenant's, or absent): 404. Visible but
-    ``action`` not allowed: 403. ``queryset``: read through it (joins, row locks).
+    ``action`` not allowed: 403. ``build``: a function returning the queryset to read through
+    (joins, row locks), the same every time for its ``shape`` name (see inventory.precompiled).
     """
-    queryset = model.objects.all() if queryset is None else queryset
+    if build is None:
+        build, shape = model.objects.all, ("all", model)
     try:
-        obj = queryset.restrict(principal, Action.VIEW).get(pk=pk)
+        obj = get_visible(principal, shape, build, pk)
     except (model.DoesNotExist, ValueError, TypeError, OverflowError):
         raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
     if action != Action.VIEW:

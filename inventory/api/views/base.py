@@ -3,12 +3,14 @@ prefetching, the principal in the serializer context, audited writes."""
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
 
 from inventory.api.permissions import tenancy_action
 from inventory.api.serializers.base import with_related
+from inventory.precompiled import get_visible
 from inventory.services.common import check, delete_object
 from inventory.tenancy import Action, Principal
 
@@ -115,7 +117,20 @@ class InventoryViewSet(viewsets.ModelViewSet):
         return queryset
 
     def get_object(self):
-        obj = super().get_object()
+        if self.plain_queryset() and self.lookup_field == "pk":
+            # the object as get_queryset() would read it, from a statement compiled once per shape
+            self.check_detail_query_params()
+            serializer_class, wanted = self.get_serializer_class(), self.requested_fields()
+            shape = ("api", self.model, serializer_class, None if wanted is None else frozenset(wanted))
+            try:
+                obj = get_visible(self.principal, shape,
+                                  lambda: with_related(self.model.objects.all(), serializer_class, wanted),
+                                  self.kwargs["pk"])
+            except (self.model.DoesNotExist, ValueError, TypeError, OverflowError):
+                raise Http404(f"No {self.model._meta.object_name} matches the given query.") from None
+            self.check_object_permissions(self.request, obj)
+        else:
+            obj = super().get_object()
         action = tenancy_action(self, self.request)
         if action != Action.VIEW:
             self.check_object(obj, action)

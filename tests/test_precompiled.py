@@ -1,0 +1,114 @@
+"""Reads by id from statements compiled once per shape (inventory.precompiled)."""
+
+import pytest
+from django.db import transaction
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
+
+from inventory.models import Device, IPPool, Membership, Network, Tenant
+from inventory.precompiled import get_visible
+from inventory.tenancy import Principal
+from tests.test_api_support import api, world  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """How many SELECTs Django compiles."""
+    calls = []
+    original = SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        calls.append(self.query.model)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    return calls
+
+
+def _shape(name):
+    return ("test", name)
+
+
+def test_second_read_of_a_shape_compiles_nothing_and_reads_the_same(world, admin_a, compiles):
+    principal = Principal(admin_a)
+    device = world["a"]["device"]
+    build = lambda: Device.objects.select_related("datacenter").only("id", "tenant", "name", "datacenter__name")  # noqa: E731
+    first = get_visible(principal, _shape("same"), build, device.pk)
+    assert compiles
+    compiles.clear()
+    second = get_visible(principal, _shape("same"), build, str(device.pk))
+    other = get_visible(principal, _shape("same"), build, world["a"]["device2"].pk)
+    assert compiles == []
+    assert (first.pk, first.name, first.datacenter.name) == (second.pk, second.name, second.datacenter.name)
+    assert second.get_deferred_fields() == first.get_deferred_fields() and "os" in second.get_deferred_fields()
+    assert other.name == "dev2-a" and other.datacenter is None
+
+
+def test_one_statement_serves_every_principal_with_their_own_tenants(world, admin_a, tenant_a, tenant_b, django_user_model):
+    """The tenant ids are parameters of the compiled statement: a principal of B with the same
+    number of tenants as A's admin sees B's objects and never A's."""
+    user_b = django_user_model.objects.create_user("only-b")
+    Membership.objects.create(user=user_b, tenant=tenant_b, role="viewer")
+    shape = _shape("tenants")
+    a, b = Principal(admin_a), Principal(user_b)
+    dev_a, dev_b = world["a"]["device"], world["b"]["device"]
+    assert get_visible(a, shape, Device.objects.all, dev_a.pk) == dev_a
+    with pytest.raises(Device.DoesNotExist):
+        get_visible(b, shape, Device.objects.all, dev_a.pk)
+    assert get_visible(b, shape, Device.objects.all, dev_b.pk) == dev_b
+    with pytest.raises(Device.DoesNotExist):
+        get_visible(a, shape, Device.objects.all, dev_b.pk)
+    # two tenants: another statement (one more parameter), and both objects
+    Membership.objects.create(user=user_b, tenant=tenant_a, role="viewer")
+    both = Principal(user_b)
+    assert {get_visible(both, shape, Device.objects.all, d.pk) for d in (dev_a, dev_b)} == {dev_a, dev_b}
+    # no tenant at all: nothing, without a query
+    nobody = Principal(django_user_model.objects.create_user("nobody"))
+    with pytest.raises(Device.DoesNotExist):
+        get_visible(nobody, shape, Device.objects.all, dev_a.pk)
+
+
+def test_superuser_reads_every_tenant(world, superuser):
+    principal = Principal(superuser)
+    for key in ("a", "b"):
+        tenant = world[key]["tenant"]
+        assert get_visible(principal, _shape("super"), Tenant.objects.all, tenant.pk) == tenant
+
+
+@pytest.mark.parametrize("pk", ["abc", "", None, True, -1, 0, 2**63, "9" * 30, 1.5, "1 OR 1=1"])
+def test_ids_no_row_can_have_are_not_found(world, admin_a, pk):
+    principal = Principal(admin_a)
+    get_visible(principal, _shape("bad"), Device.objects.all, world["a"]["device"].pk)  # compiled
+    with pytest.raises((Device.DoesNotExist, ValueError, TypeError)):
+        get_visible(principal, _shape("bad"), Device.objects.all, pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_read_needs_a_transaction_where_django_says_so(world, admin_a):
+    principal = Principal(admin_a)
+    pool = world["a"]["pool"]
+    build = lambda: IPPool.objects.select_related("network").select_for_update(of=("network",))  # noqa: E731
+    with transaction.atomic():
+        assert get_visible(principal, _shape("lock"), build, pool.pk).network == world["a"]["network"]
+    try:
+        build().restrict(principal).get(pk=pool.pk)
+    except TransactionManagementError:  # PostgreSQL
+        with pytest.raises(TransactionManagementError):
+            get_visible(principal, _shape("lock"), build, pool.pk)
+    else:  # SQLite has no row locks
+        assert get_visible(principal, _shape("lock"), build, pool.pk) == pool
+
+
+def test_rest_detail_and_mcp_style_reads_compile_once(api, viewer_a, world, compiles):
+    c = api(viewer_a)
+    network = world["a"]["network"]
+    assert c.get(f"/api/networks/{network.pk}/").status_code == 200
+    compiles.clear()
+    for _ in range(3):
+        assert c.get(f"/api/networks/{network.pk}/").json()["name"] == "net-a"
+    assert Network not in compiles
+    assert c.get(f"/api/networks/{world['b']['network'].pk}/").status_code == 404
+    assert c.get("/api/networks/abc/").status_code == 404
+    assert c.get(f"/api/networks/{2**70}/").status_code == 404
