@@ -34,6 +34,9 @@ _TENANT_STANDIN = -(2**61)
 
 _compiled: dict[tuple, "_Statement | None"] = {}
 _lock = threading.Lock()
+#: shapes kept (``?fields=`` subsets are the caller's choice); past it, reads compile as usual
+MAX_SHAPES = 1000
+_INTEGER_KEYS = {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField"}
 
 
 class _Statement:
@@ -95,21 +98,24 @@ def get_visible(principal: Principal, shape: tuple, build: Callable[[], QuerySet
     tenant_ids = None if allowed is None else sorted(allowed)
     key = (shape, None if tenant_ids is None else len(tenant_ids))
     statement = _compiled.get(key, False)
+    queryset = None
     if statement is False:
         queryset = build()
-        try:
-            statement = _Statement(queryset, key[1]) if tenant_ids != [] else None
-        except ValueError:
-            statement = None
+        statement = None
+        if tenant_ids != [] and queryset.model._meta.pk.get_internal_type() in _INTEGER_KEYS:
+            try:
+                statement = _Statement(queryset, key[1])
+            except ValueError:
+                pass
         with _lock:
-            _compiled[key] = statement
-    else:
-        queryset = None
+            if len(_compiled) < MAX_SHAPES:
+                _compiled[key] = statement
     if statement is None:  # nothing visible, or a shape compiled the usual way
         queryset = build() if queryset is None else queryset
         return queryset.restrict_to(allowed).get(pk=pk)
     value = _as_pk(statement.template.model, pk)
     rows = [] if value is None else statement.fetch(value, tenant_ids)
     if not rows:
-        raise statement.template.model.DoesNotExist(f"{statement.template.model._meta.object_name} matching query does not exist.")
+        model = statement.template.model
+        raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
     return rows[0]

@@ -112,3 +112,20 @@ def test_rest_detail_and_mcp_style_reads_compile_once(api, viewer_a, world, comp
     assert c.get(f"/api/networks/{world['b']['network'].pk}/").status_code == 404
     assert c.get("/api/networks/abc/").status_code == 404
     assert c.get(f"/api/networks/{2**70}/").status_code == 404
+
+
+def test_shapes_beyond_the_limit_are_read_the_usual_way(world, admin_a, monkeypatch, compiles):
+    from inventory import precompiled
+
+    monkeypatch.setattr(precompiled, "_compiled", {})
+    monkeypatch.setattr(precompiled, "MAX_SHAPES", 2)
+    principal = Principal(admin_a)
+    device = world["a"]["device"]
+    for i in range(5):  # e.g. five ?fields= subsets
+        assert get_visible(principal, _shape(f"many{i}"), Device.objects.all, device.pk) == device
+    assert len(precompiled._compiled) == 2
+    compiles.clear()
+    assert get_visible(principal, _shape("many4"), Device.objects.all, device.pk) == device
+    assert compiles  # not kept: compiled again
+    with pytest.raises(Device.DoesNotExist):
+        get_visible(principal, _shape("many4"), Device.objects.all, world["b"]["device"].pk)
