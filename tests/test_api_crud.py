@@ -368,6 +368,14 @@ def test_render_plan_keeps_the_current_time_zone(world):
     assert DeviceSerializer(device, context={"principal": None}).data["created"].endswith("Z")
 
 
+def test_a_mapping_is_rendered_key_by_key_as_drf_does(world):
+    from inventory.api.serializers import DatacenterSerializer
+
+    row = {"id": 7, "name": "dc-x", "location": "Berlin", "tenant": world["a"]["tenant"]}
+    rendered = DatacenterSerializer(row, context={"principal": None, "fields": {"id", "name", "location"}}).data
+    assert (rendered["id"], rendered["name"], rendered["location"]) == (7, "dc-x", "Berlin")
+
+
 def test_list_rows_match_detail_rows(api, operator_a, world):
     """A page and a single object are both rendered with the batch loaders, a page's objects
     together: both must say the same, in the same order, as the save response did."""

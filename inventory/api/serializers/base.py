@@ -273,6 +273,8 @@ class InventorySerializer(serializers.ModelSerializer):
         return {name: _copy_field(field) for name, field in prototypes.items()}
 
     def to_representation(self, instance):
+        if not isinstance(instance, self.Meta.model):  # e.g. a dict: DRF reads it key by key
+            return super().to_representation(instance)
         # one object (detail, save responses): the batch loaders read what it shows, as for a page
         # (one plain query per field instead of an ORM query); always afresh, as it may have changed
         if self.batch and instance.pk is not None and not isinstance(self.parent, serializers.ListSerializer):
