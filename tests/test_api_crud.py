@@ -368,6 +368,21 @@ def test_render_plan_keeps_the_current_time_zone(world):
     assert DeviceSerializer(device, context={"principal": None}).data["created"].endswith("Z")
 
 
+def test_copied_fields_and_their_children_belong_to_their_serializer():
+    """Fields are copied from per-class prototypes (shallowly where that is the same): each
+    copy and its child answer to the serializer that holds them, never to the prototype."""
+    from inventory.api.serializers import DeviceSerializer
+
+    one, two = (DeviceSerializer(context={"principal": None, "n": n}) for n in (1, 2))
+    for name in ("tags", "domains", "facts", "addresses", "name", "datacenter"):
+        a, b = one.fields[name], two.fields[name]
+        assert a is not b and a.root is one and b.root is two, name
+        if hasattr(a, "child"):
+            assert a.child is not b.child and a.child.parent is a and a.child.context["n"] == 1, name
+    prototypes = DeviceSerializer.prototype_fields()
+    assert prototypes["tags"].child.parent is prototypes["tags"] and prototypes["tags"].parent is None
+
+
 def test_a_mapping_is_rendered_key_by_key_as_drf_does(world):
     from inventory.api.serializers import DatacenterSerializer
 

@@ -186,12 +186,18 @@ def _copy_field(field: serializers.Field) -> serializers.Field:
     DRF copies a field by calling its constructor again with deep copies of the arguments.
     A field that holds no other field carries nothing but what its constructor set, and
     binding only sets attributes on it: a shallow copy is the same field, at a tenth of the
-    cost. Fields holding fields (list children, nested serializers) are copied DRF's way, so
-    that the copies' children belong to the copies.
+    cost. A list or dict field gets a copy of its child whose parent is the copy, as its
+    constructor binds it. Nested serializers and many-related fields are copied DRF's way.
     """
-    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child") or hasattr(field, "child_relation"):
+    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
         return copy.deepcopy(field)
-    return copy.copy(field)
+    clone = copy.copy(field)
+    if isinstance(field, (serializers.ListField, serializers.DictField)):
+        clone.child = _copy_field(field.child)  # bound as the prototype's child was, but to the copy
+        clone.child.parent = clone
+    elif hasattr(field, "child"):
+        return copy.deepcopy(field)
+    return clone
 
 
 class InventorySerializer(serializers.ModelSerializer):
