@@ -191,7 +191,8 @@ def _copy_field(field: serializers.Field) -> serializers.Field:
     """
     if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
         return copy.deepcopy(field)
-    clone = copy.copy(field)
+    clone = object.__new__(type(field))  # copy.copy's result, without its generic protocol
+    clone.__dict__.update(field.__dict__)
     if isinstance(field, (serializers.ListField, serializers.DictField)):
         clone.child = _copy_field(field.child)  # bound as the prototype's child was, but to the copy
         clone.child.parent = clone
