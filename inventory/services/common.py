@@ -53,7 +53,7 @@ def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build
     if build is None:
         build, shape = model.objects.all, ("all", model)
     try:
-        obj = get_visible(principal, shape, build, pk)
+        obj = get_visible(principal, model, shape, build, pk)
     except (model.DoesNotExist, ValueError, TypeError, OverflowError):
         raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
     if action != Action.VIEW:

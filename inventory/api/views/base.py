@@ -123,7 +123,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
             serializer_class, wanted = self.get_serializer_class(), self.requested_fields()
             shape = ("api", self.model, serializer_class, None if wanted is None else frozenset(wanted))
             try:
-                obj = get_visible(self.principal, shape,
+                obj = get_visible(self.principal, self.model, shape,
                                   lambda: with_related(self.model.objects.all(), serializer_class, wanted),
                                   self.kwargs["pk"])
             except (self.model.DoesNotExist, ValueError, TypeError, OverflowError):
