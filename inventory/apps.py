@@ -8,8 +8,11 @@ class InventoryConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
+        from inventory import auditing
         from inventory import models as m
         from inventory import signals  # noqa: F401
+
+        auditing.connect()
 
         for model in (m.Tenant, m.Membership, m.Datacenter, m.Network, m.IPPool, m.IPAddress,
                       m.Tag, m.DeviceRelationship):

@@ -1,28 +1,67 @@
 """Who made a change: django-auditlog's actor for every surface.
 
-AuditlogMiddleware opens one auditlog context per request, with the session user as actor. API
+AuditlogMiddleware opens one audit context per request, with the session user as actor. API
 requests authenticate later, in the view (bearer keys and tokens): the bearer authentication
 calls :func:`attribute_to` to set the actor on the request's open context, so every write of
-every API view is attributed.
+every API view is attributed. MCP tool calls open one with the caller as actor.
 
-It does not nest auditlog's ``set_actor`` inside the middleware's context: a nested context
-replaces the outer one in the context variable and does not restore it on exit, so the outer
-context's signal receiver was never disconnected: one leaked receiver, holding a user, per
-write request.
+The contexts are auditlog's own (its context variable, the data it copies onto each log
+entry), filled in by one ``pre_save`` receiver connected once (:func:`connect`). auditlog's
+``set_actor``/``set_extra_data`` instead connect a receiver per context and disconnect it at
+the end: every request, reads included, then cleared Django's cache of ``pre_save``
+receivers, so the next save of any model in any thread looked them all up again.
+
+Contexts do not nest auditlog's ``set_actor`` either: a nested context replaced the outer one
+in the context variable and did not restore it on exit, so the outer context's receiver was
+never disconnected: one leaked receiver, holding a user, per write request.
 """
 
 from __future__ import annotations
 
+import contextlib
+
+from auditlog import get_logentry_model
+from auditlog.cid import set_cid
+from auditlog.context import _set_extra_data, auditlog_value
 from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
+from django.db.models.signals import pre_save
+
+#: the one receiver's id in auditlog's context data (its receivers compare it with their own)
+_DUID = ("inventory.auditing", 0)
+
+
+@contextlib.contextmanager
+def audit_context(actor=None, **data):
+    """Log entries written inside get ``actor`` and ``data`` (``remote_addr``, ...), as inside
+    auditlog's ``set_actor``; yields the live context (a dict; changes apply to later entries)."""
+    context = {"actor": actor, **data, "signal_duid": _DUID}
+    token = auditlog_value.set(context)
+    try:
+        yield context
+    finally:
+        auditlog_value.reset(token)
+
+
+def _fill_entry(sender, instance, **kwargs):
+    context = auditlog_value.get(None)
+    if context is not None and context.get("signal_duid") == _DUID:
+        _set_extra_data(sender, instance, signal_duid=_DUID)  # auditlog's own copying
+
+
+def connect() -> None:
+    """Connect the receiver that fills log entries from the open context (once, at start)."""
+    pre_save.connect(_fill_entry, sender=get_logentry_model(), dispatch_uid="inventory.auditing", weak=False)
 
 
 class AuditlogMiddleware(_AuditlogMiddleware):
-    """auditlog's middleware, keeping its context on the request (``request.auditlog_context``)."""
+    """auditlog's middleware on :func:`audit_context`, keeping the context on the request
+    (``request.auditlog_context``)."""
 
-    def get_extra_data(self, request):
-        data = super().get_extra_data(request)
-        request.auditlog_context = data  # the dict auditlog keeps as the live context
-        return data
+    def __call__(self, request):
+        set_cid(request)
+        with audit_context(**self.get_extra_data(request)) as context:
+            request.auditlog_context = context
+            return self.get_response(request)
 
 
 def attribute_to(request, user) -> None:

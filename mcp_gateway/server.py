@@ -193,7 +193,8 @@ def _jsonable(data):
 def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
     """Run one tool call (sync, in a worker thread). Returns (structured content, is_error)."""
     from auditlog.cid import correlation_id
-    from auditlog.context import set_actor
+
+    from inventory.auditing import audit_context
 
     started = time.perf_counter()
     call_id = uuid.uuid4()
@@ -216,7 +217,7 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
                           base_principal=principal, transport=env.transport)
         token = correlation_id.set(str(call_id))
         try:
-            with set_actor(principal.user, remote_addr=env.ip):
+            with audit_context(principal.user, remote_addr=env.ip):
                 if tool.atomic and not tool.read_only:
                     with transaction.atomic():
                         result = tool.handler(ctx, args)

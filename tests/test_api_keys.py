@@ -106,6 +106,26 @@ def test_bearer_writes_leave_no_audit_receivers_behind(operator_a, world):
     assert entry.actor == operator_a and entry.action == LogEntry.Action.UPDATE
 
 
+def test_requests_connect_no_signal_receivers(operator_a, world, monkeypatch):
+    """The audit context is a context variable read by one receiver connected at start: a
+    request (read or write) connects and disconnects nothing, which would clear Django's
+    receiver cache for every thread."""
+    from django.db.models.signals import pre_save
+
+    changes = []
+    monkeypatch.setattr(type(pre_save), "connect", lambda self, *a, **k: changes.append(("connect", a, k)))
+    monkeypatch.setattr(type(pre_save), "disconnect", lambda self, *a, **k: changes.append(("disconnect", a, k)))
+    _k, raw = ApiKey.create(operator_a, "script")
+    client = bearer(raw)
+    assert client.get("/api/devices/").status_code == 200
+    assert client.post("/api/devices/", {"name": "quiet"}, format="json", REMOTE_ADDR="10.9.8.7").status_code == 201
+    assert changes == []
+    entry = LogEntry.objects.get_for_object(Device.objects.get(name="quiet")).first()
+    assert entry.actor == operator_a and entry.remote_addr == "10.9.8.7"
+    assert Device.objects.create(tenant=world["a"]["tenant"], name="no-request")  # outside any context
+    assert LogEntry.objects.get_for_object(Device.objects.get(name="no-request")).first().actor is None
+
+
 def test_bearer_writes_outside_the_inventory_views_are_attributed_too(operator_a, world):
     """Authentication sets the actor: the jobs endpoints (SSH access settings) are audited with it."""
     _k, raw = ApiKey.create(operator_a, "script")
