@@ -24,6 +24,7 @@ from auditlog import get_logentry_model
 from auditlog.cid import set_cid
 from auditlog.context import _set_extra_data, auditlog_value
 from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
+from django.db.models import Model
 from django.db.models.signals import pre_save
 
 #: the one receiver's id in auditlog's context data (its receivers compare it with their own)
@@ -49,8 +50,14 @@ def _fill_entry(sender, instance, **kwargs):
 
 
 def connect() -> None:
-    """Connect the receiver that fills log entries from the open context (once, at start)."""
-    pre_save.connect(_fill_entry, sender=get_logentry_model(), dispatch_uid="inventory.auditing", weak=False)
+    """Connect the receiver that fills log entries from the open context (once, at start), and
+    let log entries be inserted with a statement compiled once (every audited write adds one)."""
+    from inventory import precompiled
+
+    log_entry = get_logentry_model()
+    pre_save.connect(_fill_entry, sender=log_entry, dispatch_uid="inventory.auditing", weak=False)
+    if log_entry._do_insert is Model._do_insert:  # auditlog's model does not insert its own way
+        log_entry._do_insert = precompiled.do_insert
 
 
 class AuditlogMiddleware(_AuditlogMiddleware):

@@ -1,4 +1,5 @@
-"""Reads whose SQL is compiled once per shape: one object by id, and search, as a principal sees them.
+"""Statements compiled once per shape: reads of one object by id and of search hits, as a
+principal sees them, and inserts of one row.
 
 Every detail route, next-IP preview and allocation, MCP ``*_get`` tool and search reads
 through ``restrict()``. Django builds and compiles those queries anew each time: the queryset
@@ -20,6 +21,12 @@ an expression, say) is not kept: it is compiled per read, as usual.
 
 The tenant rule is not re-implemented here: the statement is compiled from
 ``RestrictedQuerySet.restrict_to()``, the method ``restrict()`` itself uses.
+
+Inserts (:func:`do_insert`, the ``Model._do_insert`` of tenant-owned models and of audit log
+entries) are compiled by Django's own insert compiler the first time per model, database and
+set of fields; later inserts run that statement with values the fields prepare as the compiler
+would (``pre_save``, then ``get_db_prep_save``). Signals, validation and the rest of ``save()``
+are untouched. An insert with an expression among its values is left to Django.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import threading
 from typing import Callable, Sequence
 
 from django.db import connections
+from django.db.models import Model
+from django.db.models import sql as django_sql
 from django.db.models import QuerySet
 from django.db.transaction import TransactionManagementError
 
@@ -168,3 +177,51 @@ def get_visible(principal: Principal, model, shape: tuple, build: Callable[[], Q
     if not rows:
         raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
     return rows[0]
+
+
+_inserts: dict[tuple, "str | None"] = {}
+
+
+def insert(obj, using: str, fields: list, returning_fields: list | None = None) -> list | None:
+    """INSERT ``obj`` (its ``fields``): the rows Django's insert compiler would return for
+    ``returning_fields``, or None when this insert is not one handled here (nothing is written:
+    let Django do it)."""
+    key = (type(obj), using, tuple(fields), tuple(returning_fields or ()))
+    sql = _inserts.get(key, False)
+    if sql is None:
+        return None
+    connection = connections[using]
+    if sql is False:
+        if any(hasattr(getattr(obj, f.attname, None), "resolve_expression") for f in fields):
+            return None  # F(), a function, a database default: compiled per insert, by Django
+        query = django_sql.InsertQuery(type(obj))
+        query.insert_values(fields, [obj])
+        compiler = query.get_compiler(using=using)
+        compiler.returning_fields = returning_fields
+        [(compiled, params)] = compiler.as_sql()  # runs the fields' pre_save, as an insert does
+        cols = [f.get_col(obj._meta.db_table) for f in returning_fields or ()]
+        plain = (len(params) == len(fields) > 0 and not any(hasattr(f, "get_placeholder") for f in fields)
+                 and (not returning_fields or connection.features.can_return_columns_from_insert)
+                 and not compiler.get_converters(cols))
+        sql = compiled if plain else None
+        with _lock:
+            if len(_inserts) < MAX_SHAPES:
+                _inserts[key] = sql
+        if sql is None:
+            return None
+    else:
+        params = []
+        for field in fields:
+            value = field.pre_save(obj, True)
+            if hasattr(value, "resolve_expression"):
+                return None
+            params.append(field.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(connection.ops.fetch_returned_rows(cursor, ())) if returning_fields else []
+
+
+def do_insert(self, manager, using, fields, returning_fields, raw):
+    """``Model._do_insert`` with the statement compiled once (see above)."""
+    rows = None if raw else insert(self, using, fields, returning_fields)
+    return Model._do_insert(self, manager, using, fields, returning_fields, raw) if rows is None else rows

@@ -7,7 +7,9 @@ import os
 import re
 import socket
 
-from django.db import connections, router
+from django.db import router
+
+from inventory import precompiled
 
 from .models import AuthKind, McpCall
 
@@ -70,11 +72,8 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
         logger.exception("could not write the MCP audit row for %s", tool_name)
 
 
-_insert_sql: dict[str, tuple[str, list]] = {}
-
-
 def _insert(row: McpCall) -> None:
-    """INSERT ``row`` with a statement built once per database from the model's fields.
+    """INSERT ``row`` with a statement compiled once (``inventory.precompiled``).
 
     Every MCP call writes one row; ``McpCall.objects.create()`` spends more on compiling the
     same statement each time than on the insert. The values are prepared by the model's own
@@ -82,16 +81,6 @@ def _insert(row: McpCall) -> None:
     ``pre_save``/``post_save`` signal is sent: nothing listens to McpCall (it is not registered
     with django-auditlog); a receiver added later would have to be called from here.
     """
-    alias = router.db_for_write(McpCall)
-    connection = connections[alias]
-    statement = _insert_sql.get(alias)
-    if statement is None:
-        fields = [f for f in McpCall._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(
-            quote(McpCall._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)))
-        statement = _insert_sql[alias] = (sql, fields)
-    sql, fields = statement
-    values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    fields = [f for f in McpCall._meta.concrete_fields if not f.primary_key]
+    if precompiled.insert(row, router.db_for_write(McpCall), fields) is None:  # pragma: no cover
+        McpCall.objects.bulk_create([row])  # a field whose value is an expression

@@ -1,7 +1,8 @@
-"""Reads by id from statements compiled once per shape (inventory.precompiled)."""
+"""Statements compiled once per shape (inventory.precompiled): reads by id, search hits, inserts."""
 
 import pytest
 from django.db import transaction
+from django.db.models import Value
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
@@ -163,3 +164,57 @@ def test_a_shape_whose_value_is_changed_is_compiled_per_read(world, admin_a, com
     compiles.clear()
     assert precompiled.read(principal, _shape("changed"), build, ("dev2",)) == [world["a"]["device2"]]
     assert compiles  # compiled again: the shape was not kept
+
+
+@pytest.fixture
+def insert_compiles(monkeypatch):
+    """Which models Django compiles an INSERT for (the statement cache starts empty)."""
+    from django.db.models.sql.compiler import SQLInsertCompiler
+
+    from inventory import precompiled
+
+    calls = []
+    original = SQLInsertCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        calls.append(self.query.model)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLInsertCompiler, "as_sql", as_sql)
+    monkeypatch.setattr(precompiled, "_inserts", {})
+    return calls
+
+
+def test_inserts_compile_once_per_model_and_store_what_save_stores(world, insert_compiles):
+    from auditlog.models import LogEntry
+
+    tenant = world["a"]["tenant"]
+    Device.objects.create(tenant=tenant, name="first", facts={"a": 1})
+    assert Device in insert_compiles and LogEntry in insert_compiles
+    insert_compiles.clear()
+    made = [Device.objects.create(tenant=tenant, name=f"d{i}", facts={"cpu": i, "nics": ["eth0"]}, domains=["a.example"],
+                                  datacenter=world["a"]["datacenter"] if i % 2 else None) for i in range(3)]
+    assert insert_compiles == []  # neither the devices nor their audit entries
+    for device in made:
+        stored = Device.objects.get(pk=device.pk)
+        assert device._state.adding is False and device._state.db == "default"
+        assert (stored.name, stored.facts, stored.domains, stored.datacenter_id, stored.tenant_id, stored.created,
+                stored.updated) == (device.name, device.facts, device.domains, device.datacenter_id, tenant.pk,
+                                    device.created, device.updated)
+        entry = LogEntry.objects.get_for_object(device).get()
+        assert entry.action == LogEntry.Action.CREATE and entry.changes_dict["name"] == ["None", device.name]
+
+
+def test_an_insert_with_an_expression_is_left_to_django(world, insert_compiles):
+    from django.db.models.functions import Upper
+
+    tenant = world["a"]["tenant"]
+    Datacenter.objects.create(tenant=tenant, name="plain")
+    insert_compiles.clear()
+    dc = Datacenter(tenant=tenant, name="expr", location=Upper(Value("berlin")))
+    dc.save(validate=False)
+    assert Datacenter in insert_compiles
+    assert Datacenter.objects.get(pk=dc.pk).location == "BERLIN"
+    insert_compiles.clear()
+    Datacenter.objects.create(tenant=tenant, name="plain again")
+    assert Datacenter not in insert_compiles

@@ -4,6 +4,7 @@ and validation that runs on every ORM save (so no surface can skip it)."""
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from inventory import precompiled
 from inventory.tenancy import RestrictedQuerySet
 
 
@@ -43,6 +44,8 @@ class TenantOwned(models.Model):
         if self.tenant_id is None:
             raise ValidationError({"tenant": "A tenant is required."})
         self.clean_tenant_links()
+
+    _do_insert = precompiled.do_insert  # the same INSERT, compiled once per model and field set
 
     def save(self, *args, validate=True, **kwargs):
         self.derive_tenant()
