@@ -14,18 +14,23 @@ from tests.test_api_support import api, world  # noqa: F401
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def compiles(monkeypatch):
-    """How many SELECTs Django compiles."""
+def _count_compiles(monkeypatch, compiler_class) -> list:
+    """The models ``compiler_class`` compiles a statement for, from now on."""
     calls = []
-    original = SQLCompiler.as_sql
+    original = compiler_class.as_sql
 
     def as_sql(self, *args, **kwargs):
         calls.append(self.query.model)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    monkeypatch.setattr(compiler_class, "as_sql", as_sql)
     return calls
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """Which models Django compiles a SELECT for."""
+    return _count_compiles(monkeypatch, SQLCompiler)
 
 
 def _shape(name):
@@ -173,16 +178,8 @@ def insert_compiles(monkeypatch):
 
     from inventory import precompiled
 
-    calls = []
-    original = SQLInsertCompiler.as_sql
-
-    def as_sql(self, *args, **kwargs):
-        calls.append(self.query.model)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLInsertCompiler, "as_sql", as_sql)
     monkeypatch.setattr(precompiled, "_inserts", {})
-    return calls
+    return _count_compiles(monkeypatch, SQLInsertCompiler)
 
 
 def test_inserts_compile_once_per_model_and_store_what_save_stores(world, insert_compiles):
