@@ -36,9 +36,8 @@ import threading
 from typing import Callable, Sequence
 
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.db.models import sql as django_sql
-from django.db.models import QuerySet
 from django.db.transaction import TransactionManagementError
 
 from inventory.tenancy import Action, Principal
@@ -86,7 +85,8 @@ class _Statement:
                 slots.append((at, _VALUE, value_at[param], None))
                 seen.add(value_at[param])
             elif isinstance(param, str) and _STR_MARK in param:
-                found = [(s, i) for s, i in value_at.items() if isinstance(s, str) and param in (f"%{s}%", f"{s}%", f"%{s}")]
+                found = [(s, i) for s, i in value_at.items()
+                         if isinstance(s, str) and param in (f"%{s}%", f"{s}%", f"%{s}")]
                 if len(found) != 1:  # not contains/startswith/endswith of one value
                     raise ValueError("a stand-in changed or combined")
                 slots.append((at, _LIKE, found[0][1], (param, found[0][0])))
