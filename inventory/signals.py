@@ -1,11 +1,11 @@
 """Keep derived data fresh: device search text, allocation hints, cached list counts."""
 
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, QuerySet, Value, When
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from inventory.counting import bump_counts
-from inventory.models import Device, IPAddress, IPPool, Network
+from inventory.models import Device, IPAddress, IPPool, Network, Tenant
 
 
 @receiver(m2m_changed, sender=Device.tags.through)
@@ -30,8 +30,23 @@ def _lower_hint(model, pk, key):
     )
 
 
+def _network_deleted_too(address: IPAddress, origin) -> bool:
+    """Whether the deletion that removes ``address`` removes its network as well (the network
+    or the tenant was deleted, and the address with it): its hints and its pools' need no care.
+    Each freed address would otherwise rewrite the doomed rows, two writes per address."""
+    if isinstance(origin, QuerySet):
+        return origin.model in (Network, Tenant)  # addresses go with their own network, or tenant
+    if isinstance(origin, Network):
+        return origin.pk == address.network_id
+    if isinstance(origin, Tenant):
+        return origin.pk == address.tenant_id
+    return False
+
+
 @receiver(post_delete, sender=IPAddress)
-def _address_freed(sender, instance, **kwargs):
+def _address_freed(sender, instance, origin=None, **kwargs):
+    if _network_deleted_too(instance, origin):
+        return
     if instance.network_id:
         _lower_hint(Network, instance.network_id, instance.address_key)
     if instance.pool_id:

@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
+from inventory import ipam
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
 from inventory.services.allocation import HINT_SLACK, allocate_next_ip, preview_next_ip
 from inventory.services.common import Conflict
@@ -114,6 +115,40 @@ def test_freed_address_is_reused(api, operator_a, net):
     assert next_ip(c, "networks", net).json()["address"] == "10.0.0.1"
     assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.1"
     assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.4"
+
+
+def _hint_writes(delete) -> list[str]:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        delete()
+    return [q["sql"] for q in queries.captured_queries
+            if q["sql"].startswith(('UPDATE "inventory_network"', 'UPDATE "inventory_ippool"'))]
+
+
+def test_deleting_a_network_or_tenant_does_not_rewrite_hints_per_address(tenant_a, tenant_b):
+    def filled(tenant, name, subnet):
+        network = Network.objects.create(tenant=tenant, name=name, subnet=subnet)
+        pool = IPPool.objects.create(network=network, name="p", start_address=subnet[:-4] + "1",
+                                     end_address=subnet[:-4] + "9")
+        for n in range(1, 6):
+            IPAddress.objects.create(network=network, address=subnet[:-4] + str(n))
+        Network.objects.filter(pk=network.pk).update(alloc_hint="f" * 32)  # above every address
+        IPPool.objects.filter(pk=pool.pk).update(alloc_hint="f" * 32)
+        return network
+
+    # the addresses go with their network (or tenant): its rows are not rewritten once per address
+    first, second = filled(tenant_a, "n1", "10.1.0.0/24"), filled(tenant_a, "n2", "10.2.0.0/24")
+    assert _hint_writes(first.delete) == []
+    assert _hint_writes(Network.objects.filter(pk=second.pk).delete) == []
+    filled(tenant_b, "n3", "10.3.0.0/24")
+    assert _hint_writes(tenant_b.delete) == []
+    assert not IPAddress.objects.exists() and not IPPool.objects.exists()
+    # addresses deleted from a network that stays free their place: the hints come down
+    kept = filled(tenant_a, "n4", "10.4.0.0/24")
+    assert _hint_writes(IPAddress.objects.filter(address="10.4.0.3").delete) != []
+    kept.refresh_from_db()
+    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("10.4.0.3")
 
 
 @pytest.mark.parametrize("subnet, expected", [
