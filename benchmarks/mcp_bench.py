@@ -139,7 +139,8 @@ def _rest_request(url: str, token: str, path: str):
     return request
 
 
-def run_mcp_benchmarks(requests: int = 200, workers: int = 2, devices: int = 1000) -> dict:
+def run_mcp_benchmarks(requests: int = 200, workers: int = 2, devices: int = 1000,
+                       only: tuple[str, ...] = (), concurrencies: tuple[int, ...] = (1, 8)) -> dict:
     from tests.servers import UvicornServer, free_port
 
     port = free_port()
@@ -154,11 +155,13 @@ def run_mcp_benchmarks(requests: int = 200, workers: int = 2, devices: int = 100
         "search": _mcp_request(url, tokens["mcp"], "search", lambda i: {"query": "web"}),
         "pool_get_next_ip": _mcp_request(url, tokens["mcp"], "pool_get_next_ip", lambda i: {"pool_id": data["pool_id"]}),
     }
+    if only:
+        scenarios = {name: request for name, request in scenarios.items() if name in only}
     results: dict = {}
     env = {"PUBLIC_URL": url}
     try:
         with UvicornServer(workers=workers, port=port, env=env) as server:
-            for concurrency in (1, 8):
+            for concurrency in concurrencies:
                 for name, request in scenarios.items():
                     results[f"{name}@c{concurrency}"] = asyncio.run(_measure(
                         url, request, max(requests, TAIL_REQUESTS) if concurrency == 8 else requests, concurrency,
@@ -166,12 +169,16 @@ def run_mcp_benchmarks(requests: int = 200, workers: int = 2, devices: int = 100
     finally:
         _cleanup(data["network_id"])
     checks = {}
-    for c in (1, 8):
+    for c in concurrencies:
+        if f"rest_device_list@c{c}" not in results or f"device_list@c{c}" not in results:
+            continue
         rest, mcp = results[f"rest_device_list@c{c}"], results[f"device_list@c{c}"]
         checks[f"device_list_p50_ratio@c{c}"] = {
             "value": round(mcp["p50_ms"] / rest["p50_ms"], 2), "target": f"<= {TARGET_RATIO}",
             "ok": mcp["p50_ms"] <= TARGET_RATIO * rest["p50_ms"]}
     for name in ("device_list", "device_get", "search", "pool_get_next_ip"):
+        if f"{name}@c8" not in results:
+            continue
         p99 = results[f"{name}@c8"]["p99_ms"]
         checks[f"{name}_p99@c8"] = {"value": p99, "target": f"<= {TARGET_P99_MS} ms", "ok": p99 <= TARGET_P99_MS}
     return {"results": results, "checks": checks}
@@ -183,8 +190,12 @@ def main(argv=None) -> int:
                         help=f"requests per scenario at concurrency 1 (at 8: at least {TAIL_REQUESTS})")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--devices", type=int, default=1000, help="demo devices to seed into an empty database")
+    parser.add_argument("--only", nargs="+", default=(), metavar="SCENARIO",
+                        help="run only these scenarios (rest_device_list, device_list, device_get, search, "
+                             "pool_get_next_ip); targets are checked for what ran")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=(1, 8), help="concurrencies to run")
     args = parser.parse_args(argv)
-    report = run_mcp_benchmarks(args.requests, args.workers, args.devices)
+    report = run_mcp_benchmarks(args.requests, args.workers, args.devices, tuple(args.only), tuple(args.concurrency))
     print(json.dumps(report, indent=2))
     return 0 if all(c["ok"] for c in report["checks"].values()) else 1
 
