@@ -19,6 +19,7 @@ never disconnected: one leaked receiver, holding a user, per write request.
 from __future__ import annotations
 
 import contextlib
+from contextvars import ContextVar
 
 from auditlog import get_logentry_model
 from auditlog.cid import set_cid
@@ -49,15 +50,53 @@ def _fill_entry(sender, instance, **kwargs):
         _set_extra_data(sender, instance, signal_duid=_DUID)  # auditlog's own copying
 
 
+#: while set (see entry_for_creation), log entries are collected here instead of inserted
+_collected: ContextVar[list | None] = ContextVar("inventory_collected_log_entries", default=None)
+
+
+def entry_for_creation(instance):
+    """The log entry django-auditlog writes when ``instance`` is created, made by auditlog itself
+    (its receiver, its diff, the open audit context) but not inserted: for a caller that inserts
+    it with the row, in one statement. None when auditlog logs nothing for it."""
+    from auditlog.receivers import log_create
+    from auditlog.registry import auditlog
+
+    if not auditlog.contains(type(instance)):
+        return None
+    collected: list = []
+    token = _collected.set(collected)
+    try:
+        log_create(sender=type(instance), instance=instance, created=True)
+    finally:
+        _collected.reset(token)
+    return collected[0] if collected else None
+
+
+def _insert_entry(entry, manager, using, fields, returning_fields, raw):
+    """``LogEntry._do_insert``: collect the entry instead while entry_for_creation asks."""
+    collected = _collected.get()
+    if collected is None:
+        return _insert(entry, manager, using, fields, returning_fields, raw)
+    collected.append(entry)
+    return [[None] * len(returning_fields)] if returning_fields else []
+
+
+_insert = Model._do_insert  # set by connect()
+
+
 def connect() -> None:
     """Connect the receiver that fills log entries from the open context (once, at start), and
-    let log entries be inserted with a statement compiled once (every audited write adds one)."""
+    let log entries be inserted with a statement compiled once (every audited write adds one),
+    or collected (see entry_for_creation)."""
+    global _insert
     from inventory import precompiled
 
     log_entry = get_logentry_model()
     pre_save.connect(_fill_entry, sender=log_entry, dispatch_uid="inventory.auditing", weak=False)
-    if log_entry._do_insert is Model._do_insert:  # auditlog's model does not insert its own way
-        log_entry._do_insert = precompiled.do_insert
+    if log_entry._do_insert is not _insert_entry:
+        own = log_entry._do_insert  # auditlog's model may insert its own way
+        _insert = precompiled.do_insert if own is Model._do_insert else own
+        log_entry._do_insert = _insert_entry
 
 
 class AuditlogMiddleware(_AuditlogMiddleware):

@@ -213,13 +213,78 @@ def test_services_without_request(operator_a, viewer_a, net):
     with pytest.raises(Exception) as exc:
         allocate_next_ip(Principal(viewer_a), net)
     assert exc.value.status_code == 403
-    # by id: the target is read under the lock, as the principal sees it
+    # by id: the target is read by the allocation, as the principal sees it
     assert allocate_next_ip(principal, (Network, net.pk)).address == "10.0.0.2"
     for who, pk, status in ((viewer_a, net.pk, 403), (operator_a, net.pk + 1000, 404), (operator_a, "x", 404)):
         with pytest.raises(Exception) as exc:
             allocate_next_ip(Principal(who), (Network, pk))
         assert exc.value.status_code == status
     assert IPAddress.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["network", "pool"])
+def test_allocation_in_the_database_writes_what_the_orm_writes(operator_a, tenant_a, kind):
+    """PostgreSQL allocates in one statement, with rows Django and django-auditlog prepared:
+    the address row and its audit log entry are those of the ORM path (SQLite's)."""
+    from auditlog.models import LogEntry
+    from django.forms.models import model_to_dict
+
+    from inventory.auditing import audit_context
+    from inventory.services import allocation
+
+    net = Network.objects.create(tenant=tenant_a, name="lan", subnet="2001:db8::/120")
+    pool = IPPool.objects.create(network=net, name="p", start_address="2001:db8::10", end_address="2001:db8::20")
+    IPAddress.objects.create(network=net, address="2001:db8::10")
+    device = Device.objects.create(tenant=tenant_a, name="web1")
+    target = (IPPool, pool.pk) if kind == "pool" else (Network, net.pk)
+    if kind == "network":
+        Network.objects.filter(pk=net.pk).update(alloc_hint=ipam.key("2001:db8::10"))
+    written = {}
+    for path in ("orm", "database"):
+        allocate = getattr(allocation, f"_allocate_{'with_orm' if path == 'orm' else 'in_database'}")
+        with audit_context(operator_a, remote_addr="192.0.2.7"):
+            row = allocate(Principal(operator_a), target, device=device, dns_name="a.example.com", description="x")
+        stored = IPAddress.objects.get(pk=row.pk)
+        entry = LogEntry.objects.get(object_id=row.pk, action=LogEntry.Action.CREATE,
+                                     content_type__model="ipaddress")
+        assert model_to_dict(row) == model_to_dict(stored) and row.created == stored.created
+        assert entry.object_pk == str(row.pk) and not row._state.adding
+        written[path] = (model_to_dict(stored, exclude=["id"]), entry, stored)
+        row.delete()  # the next path takes the same address
+    (orm_row, orm_entry, orm), (db_row, db_entry, db) = written["orm"], written["database"]
+    assert db_row == orm_row and db_row["address"] == "2001:db8::11" and db_row["pool"] == pool.pk
+    assert db.address_key == orm.address_key == ipam.key("2001:db8::11")
+
+    def comparable(entry, row):
+        changes = dict(entry.changes)
+        assert changes.pop("id") == ["None", str(row.pk)]
+        for stamp in ("created", "updated"):
+            assert changes.pop(stamp)[1] == row.__dict__[stamp].replace(tzinfo=None).isoformat(" ")
+        return (changes, entry.object_repr, entry.actor_id, str(entry.remote_addr), entry.cid,
+                entry.additional_data, entry.content_type_id, entry.serialized_data, entry.changes_text)
+
+    assert comparable(db_entry, db) == comparable(orm_entry, orm)
+    assert db_entry.changes["address"] == ["None", "2001:db8::11"] and db_entry.actor == operator_a
+
+
+@pytest.mark.parametrize("path", ["orm", "database"])
+def test_allocation_raises_the_hint_once_it_lags(operator_a, net, path):
+    from inventory.services import allocation
+
+    if path == "database" and connection.vendor != "postgresql":
+        pytest.skip("the database path is PostgreSQL's")
+    allocate = getattr(allocation, f"_allocate_{'with_orm' if path == 'orm' else 'in_database'}")
+
+    def take():
+        row = allocate(Principal(operator_a), (Network, net.pk), device=None, dns_name="", description="")
+        net.refresh_from_db()
+        return row.address, net.alloc_hint
+
+    assert take() == ("10.0.0.1", ipam.key("10.0.0.2"))  # no hint yet: every address below is used
+    for n in range(2, 2 + HINT_SLACK - 1):
+        assert take() == (f"10.0.0.{n}", ipam.key("10.0.0.2"))  # lags by fewer than HINT_SLACK
+    assert take() == (f"10.0.0.{1 + HINT_SLACK}", ipam.key(f"10.0.0.{2 + HINT_SLACK}"))
 
 
 def _run_parallel(n, target, principal_user):

@@ -10,17 +10,28 @@ loading used addresses into Python. SQLite walks the used keys from the hint in 
 
 Concurrency: the network row is locked (``SELECT ... FOR UPDATE``) for the search and the
 insert, so allocators of one network (its pools included) take turns; the unique
-constraint is the last line (a lost race is retried).
+constraint is the last line (a lost race is retried). On PostgreSQL the lock, the search and
+the inserts (the address and its audit log entry) run in one statement, a function of the
+database, so the lock is never held while Python code runs (see _allocate_in_database).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import secrets
+import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 
+from auditlog.context import disable_auditlog
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save, pre_save
+from psycopg.types.json import Jsonb
 
-from inventory import ipam
+from inventory import auditing, ipam
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
 from inventory.tenancy import Action, Principal
 
@@ -174,10 +185,33 @@ def allocate_next_ip(
     """Allocate the first free address of ``target`` (status allocated), optionally to a
     device (same tenant) with a DNS name. Needs the "add" right in the target's tenant.
 
-    ``target``: a network or pool, or ``(Network or IPPool, id)`` (read under the lock: one
-    query fewer). ``device`` must come from ``restrict(principal, "view")``.
+    ``target``: a network or pool, or ``(Network or IPPool, id)`` (read here either way, as the
+    principal sees it). ``device`` must come from ``restrict(principal, "view")``.
     Raises NotFound (404), PermissionDenied (403), ValidationError (400), Conflict (409: full).
     """
+    allocate = _allocate_in_database if connection.vendor == "postgresql" else _allocate_with_orm
+    return allocate(principal, target, device=device, dns_name=dns_name, description=description)
+
+
+def _new_address(network: Network, pool: IPPool | None, device, dns_name, description, **values) -> IPAddress:
+    """The address row to insert, validated. The related rows were just read, and the gap search
+    proves the address free and inside the target and finds its pool: of the model's rules only
+    the plain field checks and the tenant of the device are left to check."""
+    row = IPAddress(tenant_id=network.tenant_id, network=network, status=AddressStatus.ALLOCATED, device=device,
+                    dns_name=dns_name, description=description, **values)
+    if pool is not None:
+        row.pool = pool
+    decided = () if row.address else ("address", "address_key")  # by the search, later
+    try:
+        row.clean_fields(exclude=["tenant", "network", "pool", "device", *decided])
+        row.clean_tenant_links(("device",))  # the pool is the network's
+    except DjangoValidationError as exc:
+        raise as_drf_validation_error(exc) from None
+    return row
+
+
+def _allocate_with_orm(principal, target, *, device, dns_name, description) -> IPAddress:
+    """allocate_next_ip with Django's ORM (SQLite): lock, search and save in one transaction."""
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -186,24 +220,11 @@ def allocate_next_ip(
                 network, value, hi, pool_id = _find(locked, pool_of=not from_pool)
                 if value is None:
                     raise _full(locked)
-                if pool_id is _UNKNOWN:
-                    pool_id = locked.pk if from_pool else \
-                        network.pools_holding(ipam.key(value)).values_list("pk", flat=True).first()
-                row = IPAddress(
-                    tenant_id=network.tenant_id, network=network, pool_id=pool_id, status=AddressStatus.ALLOCATED,
-                    address=str(ipam.to_address(value, network.family)), address_key=ipam.key(value),
-                    device=device, dns_name=dns_name, description=description,
-                )
-                if from_pool:
-                    row.pool = locked
-                # The related rows were just read (and the network locked), the gap search proved
-                # the address free and inside the target and found its pool: of the model's rules
-                # only the plain field checks and the tenant of the device are left to check.
-                try:
-                    row.clean_fields(exclude=["tenant", "network", "pool", "device"])
-                    row.clean_tenant_links(("device",))  # the pool is the locked network's
-                except DjangoValidationError as exc:
-                    raise as_drf_validation_error(exc) from None
+                if pool_id is _UNKNOWN and not from_pool:
+                    pool_id = network.pools_holding(ipam.key(value)).values_list("pk", flat=True).first()
+                row = _new_address(network, locked if from_pool else None, device, dns_name, description,
+                                   address=str(ipam.to_address(value, network.family)), address_key=ipam.key(value),
+                                   **({} if from_pool else {"pool_id": pool_id}))
                 save_model(row, clean=False, savepoint=False)
                 _raise_hint(locked, value + 1 if value < hi else value)
                 return row
@@ -213,4 +234,83 @@ def allocate_next_ip(
             continue  # an address written outside allocation took our pick: look again
         except IntegrityError:  # pragma: no cover - save_model converts these
             continue
+    raise Conflict("Could not allocate an address after several attempts (heavy concurrent writes); retry.")
+
+
+# --- PostgreSQL: the whole allocation in one statement ----------------------------------------
+_READS = {
+    IPPool: lambda: IPPool.objects.select_related("network"),
+    Network: Network.objects.all,
+}
+_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s::inet, %s::inet, %s, %s::regclass, %s, %s::inet,"
+             " %s, %s, %s, %s, %s, %s)")
+
+
+def _json_value(value):
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _row(instance, exclude=()) -> Jsonb:
+    """The instance's columns as JSON, values as the fields leave them for the database
+    (``pre_save`` with add=True sets the automatic timestamps, as an insert does)."""
+    values = {f.column: f.pre_save(instance, True) for f in instance._meta.concrete_fields if f.name not in exclude}
+    return Jsonb(values, dumps=partial(json.dumps, default=_json_value))
+
+
+def _allocate_in_database(principal, target, *, device, dns_name, description) -> IPAddress:
+    """allocate_next_ip on PostgreSQL, with the network locked inside the database only.
+
+    The target is read as the principal sees it (no lock), the row validated, and its audit
+    log entry made by django-auditlog itself, with stand-ins for what the search decides (the
+    address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migration
+    0003) locks the network, finds the address, inserts both rows and raises the hint, in one
+    statement. The post_save receivers then run as after any save (auditlog's excepted: its
+    entry is in). The hint read with the target starts the search: one lowered since is used
+    by the next allocation.
+    """
+    model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
+    current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
+    from_pool = isinstance(current, IPPool)
+    network, lo, hi = _bounds(current)
+    row = _new_address(network, current if from_pool else None, device, dns_name, description)
+    hint = int(current.alloc_hint, 16) if current.alloc_hint else 0
+    version, using = network.family, connection.alias
+    for _attempt in range(5):
+        nonce = secrets.token_hex(8)
+        stand_in = {name: f"@@{nonce}:{name}@@" for name in ("id", "address", "key", "pool")}
+        pre_save.send(sender=IPAddress, instance=row, raw=False, using=using, update_fields=None)
+        row.pk, row.address, row.address_key = stand_in["id"], stand_in["address"], stand_in["key"]
+        if not from_pool:
+            row.pool_id = stand_in["pool"]
+        try:
+            address_row = _row(row, exclude=("id", "address", "address_key", "pool"))  # first: sets the times
+            entry = auditing.entry_for_creation(row)
+        finally:
+            row.pk, row.address, row.address_key = None, None, ""
+            if not from_pool:
+                row.pool_id = None
+        try:
+            # inside a caller's transaction, a failed attempt must not end it: a savepoint
+            with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+                cursor.execute(_ALLOCATE, [
+                    network.pk, str(ipam.to_address(max(lo, hint), version)), str(ipam.to_address(hi, version)),
+                    current.pk if from_pool else None, model._meta.db_table, current.pk,
+                    str(ipam.to_address(min(hint + HINT_SLACK - 1, hi), version)),
+                    address_row, None if entry is None else _row(entry, exclude=("id",)),
+                    stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"],
+                ])
+                found = cursor.fetchone()
+        except IntegrityError:
+            continue  # an address written outside allocation took our pick: look again
+        if found is None:
+            raise _full(current)
+        row.pk, row.address, row.address_key, row.pool_id = found
+        row._state.adding, row._state.db = False, using
+        with disable_auditlog():  # its entry is in
+            post_save.send(sender=IPAddress, instance=row, created=True, update_fields=None, raw=False, using=using)
+        return row
     raise Conflict("Could not allocate an address after several attempts (heavy concurrent writes); retry.")

@@ -53,7 +53,7 @@ def _next_ip(ctx: ToolContext, args: dict) -> dict:
         if device is None:
             raise InvalidParams("Invalid arguments.", {"device_id": [
                 f"No device with id {args['device_id']} exists (or it is not visible to you)."]})
-    # the pool is read (NOT_FOUND, FORBIDDEN) under the allocation lock, in the same query
+    # the pool is read by the allocation, as the principal sees it (NOT_FOUND, FORBIDDEN)
     row = allocate_next_ip(ctx.principal, (IPPool, args["pool_id"]), device=device,
                            dns_name=args.get("dns_name", ""), description=args.get("description", ""))
     ctx.extra["tenant_id"] = row.tenant_id

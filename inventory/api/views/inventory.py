@@ -38,7 +38,7 @@ class NextIPMixin:
         self.check_detail_query_params()
         body = s.NextIPRequestSerializer(data=request.data, context=self.get_base_context())
         body.is_valid(raise_exception=True)
-        # the target is read (404/403) under the allocation lock, in the same query
+        # the target is read by the allocation, as the principal sees it (404/403)
         row = allocate_next_ip(self.principal, (self.model, pk), **body.validated_data)
         return Response(s.IPAddressSerializer(row, context=self.get_base_context()).data, status=status.HTTP_201_CREATED)
 
