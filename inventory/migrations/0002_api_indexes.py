@@ -3,17 +3,12 @@
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
+from inventory.migrations._postgres import on_postgres
+
 # Search: a trigram GIN index serves ``search_text LIKE '%word%'`` on PostgreSQL.
 # SQLite has no such index; its search falls back to a scan.
 TRGM_INDEX = "CREATE INDEX IF NOT EXISTS device_search_trgm_idx ON inventory_device USING gin (search_text gin_trgm_ops)"
 DROP_TRGM_INDEX = "DROP INDEX IF EXISTS device_search_trgm_idx"
-
-
-def _on_postgres(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-    return run
 
 
 class Migration(migrations.Migration):
@@ -24,7 +19,7 @@ class Migration(migrations.Migration):
 
     operations = [
         TrigramExtension(),  # a no-op on other databases
-        migrations.RunPython(_on_postgres(TRGM_INDEX), _on_postgres(DROP_TRGM_INDEX)),
+        migrations.RunPython(on_postgres(TRGM_INDEX), on_postgres(DROP_TRGM_INDEX)),
         migrations.AddIndex(
             model_name='device',
             index=models.Index(fields=['name'], name='device_name_idx'),

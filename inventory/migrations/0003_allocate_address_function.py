@@ -6,6 +6,8 @@
 
 from django.db import migrations
 
+from inventory.migrations._postgres import on_postgres
+
 ALLOCATE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION inventory_allocate_address(
     net bigint,            -- the network: its row is locked, so allocations in it take turns
@@ -67,13 +69,6 @@ DROP_ALLOCATE_FUNCTION = (
 )
 
 
-def _on_postgres(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -82,5 +77,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(_on_postgres(ALLOCATE_FUNCTION), _on_postgres(DROP_ALLOCATE_FUNCTION)),
+        migrations.RunPython(on_postgres(ALLOCATE_FUNCTION), on_postgres(DROP_ALLOCATE_FUNCTION)),
     ]

@@ -1,0 +1,9 @@
+"""Helpers of this app's migrations (Django's loader skips modules whose names start with _)."""
+
+
+def on_postgres(sql):
+    """A RunPython function that executes ``sql`` on PostgreSQL and does nothing elsewhere."""
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(sql)
+    return run
