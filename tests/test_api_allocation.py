@@ -70,10 +70,12 @@ def test_preview_locks_and_writes_only_to_raise_the_hint(operator_a, net):
 def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
     dev = Device.objects.create(tenant=tenant_a, name="web1")
     c = api(operator_a)
+    assert c.get("/api/ip-addresses/").json()["count"] == 0  # the unfiltered count is cached now
     r = next_ip(c, "networks", net, {"device": dev.pk, "dns_name": "web1.example.com"})
     assert r.status_code == 201 and r.json()["device"] == dev.pk
     dev.refresh_from_db()
-    assert "10.0.0.1" in dev.search_text
+    assert "10.0.0.1" in dev.search_text  # the receivers of a save ran
+    assert c.get("/api/ip-addresses/").json()["count"] == 1
     assert next_ip(c, "networks", net, {"device": 999999}).status_code == 400
     assert next_ip(c, "networks", net, {"device": "x"}).status_code == 400
     assert next_ip(c, "networks", net, {"dns_name": "x" * 300}).status_code == 400
