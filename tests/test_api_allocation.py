@@ -289,6 +289,27 @@ def test_allocation_raises_the_hint_once_it_lags(operator_a, net, path):
     assert take() == (f"10.0.0.{1 + HINT_SLACK}", ipam.key(f"10.0.0.{2 + HINT_SLACK}"))
 
 
+@pytest.mark.postgres
+def test_a_hint_lowered_after_the_target_was_read_is_not_raised_over(operator_a, net, monkeypatch):
+    """The database path searches from the hint it read with the target. A deletion that lowers
+    the hint in between (it waits for no allocation lock to be released, here it comes first)
+    must not be undone by that allocation's raise, or the freed address would be skipped."""
+    from inventory.services import allocation
+
+    IPAddress.objects.bulk_create([IPAddress(tenant=net.tenant, network=net, address=f"10.0.0.{n}",
+                                             address_key=ipam.key(f"10.0.0.{n}")) for n in range(1, 201)])
+    Network.objects.filter(pk=net.pk).update(alloc_hint=ipam.key("10.0.0.100"))
+    stale = Network.objects.get(pk=net.pk)
+    IPAddress.objects.get(address="10.0.0.50").delete()  # lowers the hint to .50
+    monkeypatch.setattr(allocation, "get_for", lambda *args, **kwargs: stale)
+    row = allocation._allocate_in_database(Principal(operator_a), net, device=None, dns_name="", description="")
+    assert row.address == "10.0.0.201"  # searched from the hint it read, and lagging by 101: it would raise
+    net.refresh_from_db()
+    assert net.alloc_hint == ipam.key("10.0.0.50")
+    monkeypatch.undo()
+    assert allocate_next_ip(Principal(operator_a), net).address == "10.0.0.50"
+
+
 def _run_parallel(n, target, principal_user):
     results, errors = [], []
     barrier = threading.Barrier(n)

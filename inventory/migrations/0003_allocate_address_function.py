@@ -14,6 +14,7 @@ CREATE OR REPLACE FUNCTION inventory_allocate_address(
     start inet, hi inet,   -- the first free address in [start, hi] is taken
     pool bigint,           -- the pool of the address; NULL: the pool holding it, if any
     hint_table regclass, hint_id bigint,  -- whose search hint to raise (the network's or the pool's)
+    hint_was text,         -- the hint ``start`` came from: raised only if it still is (see below)
     hint_from inet,        -- raise it when the address found is at or above this
     address_row jsonb,     -- the inventory_ipaddress row but id, address, address_key, pool_id
     log_row jsonb,         -- its auditlog_logentry row but id, object_id (NULL: none), with ...
@@ -54,10 +55,12 @@ BEGIN
                     ph_pool, coalesce(pool::text, 'None'))::jsonb
             || jsonb_build_object('id', nextval(pg_get_serial_sequence('auditlog_logentry', 'id')), 'object_id', i));
     END IF;
-    IF a >= hint_from THEN  -- every address below ``a`` is in use: later searches start after it
-        EXECUTE 'UPDATE ' || hint_table || ' SET alloc_hint = $1 WHERE id = $2'  -- regclass: quoted
+    -- every address in [start, a) is in use: later searches may start after ``a``. Unless the hint
+    -- changed since it was read: a deletion lowered it (under this same lock) below ``start``
+    IF a >= hint_from THEN
+        EXECUTE 'UPDATE ' || hint_table || ' SET alloc_hint = $1 WHERE id = $2 AND alloc_hint = $3'  -- regclass: quoted
           USING lpad(encode(substring(inet_send(CASE WHEN a < hi THEN a + 1 ELSE a END) FROM 5), 'hex'), 32, '0'),
-                hint_id;
+                hint_id, hint_was;
     END IF;
     RETURN QUERY SELECT i, host(a), k, pool;
 END
@@ -65,7 +68,7 @@ $$
 """
 DROP_ALLOCATE_FUNCTION = (
     "DROP FUNCTION IF EXISTS inventory_allocate_address("
-    "bigint, inet, inet, bigint, regclass, bigint, inet, jsonb, jsonb, text, text, text, text)"
+    "bigint, inet, inet, bigint, regclass, bigint, text, inet, jsonb, jsonb, text, text, text, text)"
 )
 
 

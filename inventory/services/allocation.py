@@ -242,7 +242,7 @@ _READS = {
     IPPool: lambda: IPPool.objects.select_related("network"),
     Network: Network.objects.all,
 }
-_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s::inet, %s::inet, %s, %s::regclass, %s, %s::inet,"
+_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s::inet, %s::inet, %s, %s::regclass, %s, %s, %s::inet,"
              " %s, %s, %s, %s, %s, %s)")
 
 
@@ -269,8 +269,9 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
     address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migration
     0003) locks the network, finds the address, inserts both rows and raises the hint, in one
     statement. The post_save receivers then run as after any save (auditlog's excepted: its
-    entry is in). The hint read with the target starts the search: one lowered since is used
-    by the next allocation.
+    entry is in). The hint read with the target starts the search; if a deletion lowered it
+    since, it is left as it is (a raise would hide the freed address), and the next allocation
+    starts there.
     """
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
     current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
@@ -298,7 +299,7 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
             with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
                 cursor.execute(_ALLOCATE, [
                     network.pk, str(ipam.to_address(max(lo, hint), version)), str(ipam.to_address(hi, version)),
-                    current.pk if from_pool else None, model._meta.db_table, current.pk,
+                    current.pk if from_pool else None, model._meta.db_table, current.pk, current.alloc_hint,
                     str(ipam.to_address(min(hint + HINT_SLACK - 1, hi), version)),
                     address_row, None if entry is None else _row(entry, exclude=("id",)),
                     stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"],
