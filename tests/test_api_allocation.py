@@ -310,6 +310,42 @@ def test_a_hint_lowered_after_the_target_was_read_is_not_raised_over(operator_a,
     assert allocate_next_ip(Principal(operator_a), net).address == "10.0.0.50"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("change", ["subnet", "pool range", "deleted"])
+def test_a_target_changed_after_it_was_read_is_read_again(operator_a, net, monkeypatch, change):
+    """The database path reads the target without a lock: when the network's or pool's range
+    changed (or it went) before the function locked it, nothing is written and it reads again."""
+    from rest_framework.exceptions import NotFound
+
+    from inventory.services import allocation
+
+    if change == "pool range":
+        pool = IPPool.objects.create(network=net, name="p", start_address="10.0.0.10", end_address="10.0.0.20")
+        target = stale = IPPool.objects.select_related("network").get(pk=pool.pk)
+    else:
+        target = stale = Network.objects.get(pk=net.pk)
+    if change == "subnet":
+        net.subnet = "10.0.1.0/24"
+        net.save()
+    elif change == "pool range":
+        pool.start_address, pool.end_address = "10.0.0.30", "10.0.0.40"
+        pool.save()
+    else:
+        net.delete()
+    reads = []
+    real_get_for = allocation.get_for
+    monkeypatch.setattr(allocation, "get_for", lambda *args, **kwargs: reads.append(1) and None or (
+        stale if len(reads) == 1 else real_get_for(*args, **kwargs)))
+    if change == "deleted":
+        with pytest.raises(NotFound):
+            allocation._allocate_in_database(Principal(operator_a), target, device=None, dns_name="", description="")
+        assert not IPAddress.objects.exists()
+        return
+    row = allocation._allocate_in_database(Principal(operator_a), target, device=None, dns_name="", description="")
+    assert len(reads) == 2 and row.address == ("10.0.1.1" if change == "subnet" else "10.0.0.30")
+    assert IPAddress.objects.count() == 1
+
+
 def _run_parallel(n, target, principal_user):
     results, errors = [], []
     barrier = threading.Barrier(n)

@@ -11,6 +11,7 @@ from inventory.migrations._postgres import on_postgres
 ALLOCATE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION inventory_allocate_address(
     net bigint,            -- the network: its row is locked, so allocations in it take turns
+    bounds text,           -- the network's (and pool's) range as read: if it changed, nothing is done
     start inet, hi inet,   -- the first free address in [start, hi] is taken
     pool bigint,           -- the pool of the address; NULL: the pool holding it, if any
     hint_table regclass, hint_id bigint,  -- whose search hint to raise (the network's or the pool's)
@@ -25,8 +26,17 @@ DECLARE
     a inet;
     k text;
     i bigint;
+    now_bounds text;
 BEGIN
-    PERFORM 1 FROM inventory_network n WHERE n.id = net FOR UPDATE;
+    SELECT n.start_key || ':' || n.end_key INTO now_bounds FROM inventory_network n WHERE n.id = net FOR UPDATE;
+    IF pool IS NOT NULL THEN
+        SELECT now_bounds || ':' || q.start_key || ':' || q.end_key INTO now_bounds
+          FROM inventory_ippool q WHERE q.id = pool AND q.network_id = net;
+    END IF;
+    IF now_bounds IS DISTINCT FROM bounds THEN  -- edited or deleted since read: the caller reads again
+        RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
     -- a VOLATILE function's queries take a new snapshot each (READ COMMITTED): the allocations
     -- committed while this one waited for the lock are seen from here on
     SELECT x.a INTO a FROM (
@@ -68,7 +78,7 @@ $$
 """
 DROP_ALLOCATE_FUNCTION = (
     "DROP FUNCTION IF EXISTS inventory_allocate_address("
-    "bigint, inet, inet, bigint, regclass, bigint, text, inet, jsonb, jsonb, text, text, text, text)"
+    "bigint, text, inet, inet, bigint, regclass, bigint, text, inet, jsonb, jsonb, text, text, text, text)"
 )
 
 

@@ -242,7 +242,7 @@ _READS = {
     IPPool: lambda: IPPool.objects.select_related("network"),
     Network: Network.objects.all,
 }
-_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s::inet, %s::inet, %s, %s::regclass, %s, %s, %s::inet,"
+_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s::inet, %s::inet, %s, %s::regclass, %s, %s, %s::inet,"
              " %s, %s, %s, %s, %s, %s)")
 
 
@@ -269,18 +269,22 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
     address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migration
     0003) locks the network, finds the address, inserts both rows and raises the hint, in one
     statement. The post_save receivers then run as after any save (auditlog's excepted: its
-    entry is in). The hint read with the target starts the search; if a deletion lowered it
-    since, it is left as it is (a raise would hide the freed address), and the next allocation
-    starts there.
+    entry is in). The target is read without a lock: the function does nothing if the range of
+    the network or pool changed since (it is read again), and the hint read with it starts the
+    search; if a deletion lowered it since, it is left as it is (a raise would hide the freed
+    address), and the next allocation starts there.
     """
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
-    current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
-    from_pool = isinstance(current, IPPool)
-    network, lo, hi = _bounds(current)
-    row = _new_address(network, current if from_pool else None, device, dns_name, description)
-    hint = int(current.alloc_hint, 16) if current.alloc_hint else 0
-    version, using = network.family, connection.alias
+    using = connection.alias
     for _attempt in range(5):
+        current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
+        from_pool = isinstance(current, IPPool)
+        network, lo, hi = _bounds(current)
+        ranges = (network, current) if from_pool else (network,)
+        bounds = ":".join(key for target_ in ranges for key in (target_.start_key, target_.end_key))
+        row = _new_address(network, current if from_pool else None, device, dns_name, description)
+        hint = int(current.alloc_hint, 16) if current.alloc_hint else 0
+        version = network.family
         nonce = secrets.token_hex(8)
         stand_in = {name: f"@@{nonce}:{name}@@" for name in ("id", "address", "key", "pool")}
         pre_save.send(sender=IPAddress, instance=row, raw=False, using=using, update_fields=None)
@@ -298,7 +302,7 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
             # inside a caller's transaction, a failed attempt must not end it: a savepoint
             with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
                 cursor.execute(_ALLOCATE, [
-                    network.pk, str(ipam.to_address(max(lo, hint), version)), str(ipam.to_address(hi, version)),
+                    network.pk, bounds, str(ipam.to_address(max(lo, hint), version)), str(ipam.to_address(hi, version)),
                     current.pk if from_pool else None, model._meta.db_table, current.pk, current.alloc_hint,
                     str(ipam.to_address(min(hint + HINT_SLACK - 1, hi), version)),
                     address_row, None if entry is None else _row(entry, exclude=("id",)),
@@ -309,6 +313,8 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
             continue  # an address written outside allocation took our pick: look again
         if found is None:
             raise _full(current)
+        if found[0] is None:
+            continue  # the network or pool changed (or went) since it was read: read it again
         row.pk, row.address, row.address_key, row.pool_id = found
         row._state.adding, row._state.db = False, using
         with disable_auditlog():  # its entry is in
