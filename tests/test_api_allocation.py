@@ -311,6 +311,25 @@ def test_a_hint_lowered_after_the_target_was_read_is_not_raised_over(operator_a,
 
 
 @pytest.mark.postgres
+def test_a_full_target_read_before_a_deletion_allocates_the_freed_address(operator_a, tenant_a, monkeypatch):
+    """Read full (its hint past its end), then an address is deleted: the search from the hint
+    read finds nothing, the one from the range's start finds the freed address (not a 409)."""
+    from inventory.services import allocation
+
+    small = Network.objects.create(tenant=tenant_a, name="small", subnet="10.0.0.0/29")  # .1 to .6
+    for n in range(1, 7):
+        allocate_next_ip(Principal(operator_a), small)
+    stale = Network.objects.get(pk=small.pk)
+    assert stale.alloc_hint == ipam.key("10.0.0.6")  # the last one: nothing lies past it
+    IPAddress.objects.get(address="10.0.0.3").delete()  # lowers the hint, after the target was read
+    monkeypatch.setattr(allocation, "get_for", lambda *args, **kwargs: stale)
+    row = allocation._allocate_in_database(Principal(operator_a), small, device=None, dns_name="", description="")
+    assert row.address == "10.0.0.3"
+    with pytest.raises(Conflict):  # full now
+        allocation._allocate_in_database(Principal(operator_a), small, device=None, dns_name="", description="")
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("change", ["subnet", "pool range", "deleted"])
 def test_a_target_changed_after_it_was_read_is_read_again(operator_a, net, monkeypatch, change):
     """The database path reads the target without a lock: when the network's or pool's range

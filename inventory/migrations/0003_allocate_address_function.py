@@ -12,7 +12,7 @@ ALLOCATE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION inventory_allocate_address(
     net bigint,            -- the network: its row is locked, so allocations in it take turns
     bounds text,           -- the network's (and pool's) range as read: if it changed, nothing is done
-    start inet, hi inet,   -- the first free address in [start, hi] is taken
+    lo inet, start inet, hi inet,  -- the first free address in [start, hi] (else [lo, hi]) is taken
     pool bigint,           -- the pool of the address; NULL: the pool holding it, if any
     hint_table regclass, hint_id bigint,  -- whose search hint to raise (the network's or the pool's)
     hint_was text,         -- the hint ``start`` came from: raised only if it still is (see below)
@@ -24,6 +24,7 @@ CREATE OR REPLACE FUNCTION inventory_allocate_address(
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     a inet;
+    first inet;
     k text;
     i bigint;
     now_bounds text;
@@ -39,16 +40,22 @@ BEGIN
     END IF;
     -- a VOLATILE function's queries take a new snapshot each (READ COMMITTED): the allocations
     -- committed while this one waited for the lock are seen from here on
-    SELECT x.a INTO a FROM (
-        (SELECT start AS a
-          WHERE NOT EXISTS (SELECT 1 FROM inventory_ipaddress u WHERE u.network_id = net AND u.address = start))
-        UNION ALL
-        (SELECT u.address + 1 FROM inventory_ipaddress u
-          WHERE u.network_id = net AND u.address >= start AND u.address < hi
-            AND NOT EXISTS (SELECT 1 FROM inventory_ipaddress v WHERE v.network_id = net AND v.address = u.address + 1)
-          ORDER BY u.address LIMIT 1)
-    ) x LIMIT 1;
-    IF a IS NULL OR a > hi THEN
+    -- the first gap from ``start``, found on the unique (network_id, address) index; none: from the
+    -- range's start (the hint may have been lowered since it was read)
+    FOREACH first IN ARRAY ARRAY[start, lo] LOOP
+        SELECT x.a INTO a FROM (
+            (SELECT first AS a
+              WHERE NOT EXISTS (SELECT 1 FROM inventory_ipaddress u WHERE u.network_id = net AND u.address = first))
+            UNION ALL
+            (SELECT u.address + 1 FROM inventory_ipaddress u
+              WHERE u.network_id = net AND u.address >= first AND u.address < hi
+                AND NOT EXISTS (SELECT 1 FROM inventory_ipaddress v
+                                 WHERE v.network_id = net AND v.address = u.address + 1)
+              ORDER BY u.address LIMIT 1)
+        ) x WHERE x.a <= hi LIMIT 1;
+        EXIT WHEN a IS NOT NULL OR first <= lo;
+    END LOOP;
+    IF a IS NULL THEN
         RETURN;  -- full
     END IF;
     IF pool IS NULL THEN  -- pools of a network never overlap
@@ -78,7 +85,7 @@ $$
 """
 DROP_ALLOCATE_FUNCTION = (
     "DROP FUNCTION IF EXISTS inventory_allocate_address("
-    "bigint, text, inet, inet, bigint, regclass, bigint, text, inet, jsonb, jsonb, text, text, text, text)"
+    "bigint, text, inet, inet, inet, bigint, regclass, bigint, text, inet, jsonb, jsonb, text, text, text, text)"
 )
 
 

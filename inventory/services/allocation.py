@@ -242,8 +242,8 @@ _READS = {
     IPPool: lambda: IPPool.objects.select_related("network"),
     Network: Network.objects.all,
 }
-_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s::inet, %s::inet, %s, %s::regclass, %s, %s, %s::inet,"
-             " %s, %s, %s, %s, %s, %s)")
+_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s::inet, %s::inet, %s::inet, %s, %s::regclass, %s, %s,"
+             " %s::inet, %s, %s, %s, %s, %s, %s)")
 
 
 def _json_value(value):
@@ -302,7 +302,8 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
             # inside a caller's transaction, a failed attempt must not end it: a savepoint
             with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
                 cursor.execute(_ALLOCATE, [
-                    network.pk, bounds, str(ipam.to_address(max(lo, hint), version)), str(ipam.to_address(hi, version)),
+                    network.pk, bounds, str(ipam.to_address(lo, version)), str(ipam.to_address(max(lo, hint), version)),
+                    str(ipam.to_address(hi, version)),
                     current.pk if from_pool else None, model._meta.db_table, current.pk, current.alloc_hint,
                     str(ipam.to_address(min(hint + HINT_SLACK - 1, hi), version)),
                     address_row, None if entry is None else _row(entry, exclude=("id",)),
