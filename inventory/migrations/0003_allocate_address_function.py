@@ -38,10 +38,10 @@ BEGIN
         RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;
-    -- a VOLATILE function's queries take a new snapshot each (READ COMMITTED): the allocations
-    -- committed while this one waited for the lock are seen from here on
-    -- the first gap from ``start``, found on the unique (network_id, address) index; none: from the
-    -- range's start (the hint may have been lowered since it was read)
+    -- The first gap from ``start``, found on the unique (network_id, address) index; none: from the
+    -- range's start (the hint may have been lowered since it was read). A VOLATILE function's
+    -- queries take a new snapshot each (READ COMMITTED): the allocations committed while this one
+    -- waited for the lock are seen.
     FOREACH first IN ARRAY ARRAY[start, lo] LOOP
         SELECT x.a INTO a FROM (
             (SELECT first AS a
@@ -72,9 +72,9 @@ BEGIN
                     ph_pool, coalesce(pool::text, 'None'))::jsonb
             || jsonb_build_object('id', nextval(pg_get_serial_sequence('auditlog_logentry', 'id')), 'object_id', i));
     END IF;
-    -- every address in [start, a) is in use: later searches may start after ``a``. Unless the hint
-    -- changed since it was read: a deletion lowered it (under this same lock) below ``start``
-    IF a >= hint_from THEN
+    -- Found from ``start``: every address in [start, a) is in use, later searches may start after
+    -- ``a``. Unless the hint changed since it was read: a deletion lowered it below ``start``.
+    IF first = start AND a >= hint_from THEN
         EXECUTE 'UPDATE ' || hint_table || ' SET alloc_hint = $1 WHERE id = $2 AND alloc_hint = $3'  -- regclass: quoted
           USING lpad(encode(substring(inet_send(CASE WHEN a < hi THEN a + 1 ELSE a END) FROM 5), 'hex'), 32, '0'),
                 hint_id, hint_was;

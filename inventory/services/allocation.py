@@ -128,9 +128,14 @@ def _lock(principal: Principal, target: Target | tuple[type[Target], object], ac
     return get_for(principal, model, pk, action, build=build, shape=("allocation lock", model))
 
 
+#: the target as allocation reads it (a pool with its network); locked: the ORM path's read
+_READS = {
+    IPPool: lambda: IPPool.objects.select_related("network"),
+    Network: Network.objects.all,
+}
 _LOCKED_READS = {
-    IPPool: lambda: IPPool.objects.select_related("network").select_for_update(of=("network",)),
-    Network: lambda: Network.objects.select_for_update(of=("self",)),
+    IPPool: lambda: _READS[IPPool]().select_for_update(of=("network",)),
+    Network: lambda: _READS[Network]().select_for_update(of=("self",)),
 }
 
 
@@ -238,10 +243,6 @@ def _allocate_with_orm(principal, target, *, device, dns_name, description) -> I
 
 
 # --- PostgreSQL: the whole allocation in one statement ----------------------------------------
-_READS = {
-    IPPool: lambda: IPPool.objects.select_related("network"),
-    Network: Network.objects.all,
-}
 _ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s::inet, %s::inet, %s::inet, %s, %s::regclass, %s, %s,"
              " %s::inet, %s, %s, %s, %s, %s, %s)")
 
