@@ -148,7 +148,7 @@ def read(principal: Principal, shape: tuple, build: Callable[..., QuerySet], val
     return statement.fetch(values, tenant_ids)
 
 
-def _as_pk(model, pk) -> int | None:
+def as_pk(model, pk) -> int | None:
     """The primary key as the database compares it, or None when no row can have it."""
     if isinstance(pk, bool):
         return None
@@ -172,7 +172,7 @@ def get_visible(principal: Principal, model, shape: tuple, build: Callable[[], Q
     """
     if model._meta.pk.get_internal_type() not in _INTEGER_KEYS:
         return build().restrict(principal, action).get(pk=pk)
-    value = _as_pk(model, pk)
+    value = as_pk(model, pk)
     rows = [] if value is None else read(principal, shape, lambda key: build().filter(pk=key), (value,), action)
     if not rows:
         raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")

@@ -45,9 +45,11 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_caches():
     """Tests empty tables without signals (rollback, flush): start each from fresh caches."""
     from inventory.caching import invalidate_all
+    from inventory.services.allocation import forget_targets
     from oauth import credentials
 
     invalidate_all()
+    forget_targets()
     credentials._recorded.clear()
     yield
 

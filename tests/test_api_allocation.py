@@ -290,43 +290,85 @@ def test_allocation_raises_the_hint_once_it_lags(operator_a, net, path):
 
 
 @pytest.mark.postgres
-def test_a_hint_lowered_after_the_target_was_read_is_not_raised_over(operator_a, net, monkeypatch):
-    """The database path searches from the hint it read with the target. A deletion that lowers
-    the hint in between (it waits for no allocation lock to be released, here it comes first)
-    must not be undone by that allocation's raise, or the freed address would be skipped."""
+def test_the_search_starts_from_the_hint_in_the_database_not_the_one_read(operator_a, net):
+    """The target is known from an earlier read (its hint .100), then a deletion lowers the hint
+    to .50: the function reads the hint under the network's lock, and the freed address is taken."""
     from inventory.services import allocation
 
     IPAddress.objects.bulk_create([IPAddress(tenant=net.tenant, network=net, address=f"10.0.0.{n}",
                                              address_key=ipam.key(f"10.0.0.{n}")) for n in range(1, 201)])
     Network.objects.filter(pk=net.pk).update(alloc_hint=ipam.key("10.0.0.100"))
-    stale = Network.objects.get(pk=net.pk)
+    allocation._known[(Network, net.pk)] = Network.objects.get(pk=net.pk)
     IPAddress.objects.get(address="10.0.0.50").delete()  # lowers the hint to .50
-    monkeypatch.setattr(allocation, "get_for", lambda *args, **kwargs: stale)
-    row = allocation._allocate_in_database(Principal(operator_a), net, device=None, dns_name="", description="")
-    assert row.address == "10.0.0.201"  # searched from the hint it read, and lagging by 101: it would raise
+    assert allocate_next_ip(Principal(operator_a), (Network, net.pk)).address == "10.0.0.50"
+    assert allocate_next_ip(Principal(operator_a), (Network, net.pk)).address == "10.0.0.201"
     net.refresh_from_db()
-    assert net.alloc_hint == ipam.key("10.0.0.50")
-    monkeypatch.undo()
-    assert allocate_next_ip(Principal(operator_a), net).address == "10.0.0.50"
+    assert net.alloc_hint == ipam.key("10.0.0.202")  # .201 was found from .50: lagging by 152, raised
 
 
 @pytest.mark.postgres
-def test_a_full_target_read_before_a_deletion_allocates_the_freed_address(operator_a, tenant_a, monkeypatch):
-    """Read full (its hint past its end), then an address is deleted: the search from the hint
-    read finds nothing, the one from the range's start finds the freed address (not a 409)."""
-    from inventory.services import allocation
+def test_a_known_target_is_not_read_again(operator_a, net):
+    """An allocation remembers the target it read: the next ones run the allocation function alone."""
+    from django.test.utils import CaptureQueriesContext
 
+    principal = Principal(operator_a)
+    allocate_next_ip(principal, (Network, net.pk))
+    with CaptureQueriesContext(connection) as queries:
+        assert allocate_next_ip(principal, (Network, net.pk)).address == "10.0.0.2"
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 1 and "inventory_allocate_address" in statements[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("who, status", [("viewer", 403), ("read-only key", 403), ("other tenant", 404)])
+def test_rights_are_checked_on_a_known_target(operator_a, viewer_a, operator_b, net, who, status):
+    """The target an operator's allocation left known is no shortcut for anyone else: 403 or 404,
+    as when it is read, and nothing written."""
+    allocate_next_ip(Principal(operator_a), (Network, net.pk))
+    principal = {"viewer": Principal(viewer_a), "other tenant": Principal(operator_b),
+                 "read-only key": Principal(operator_a, scopes=["inventory:read"], via="api_key")}[who]
+    with pytest.raises(Exception) as exc:
+        allocate_next_ip(principal, (Network, net.pk))
+    assert exc.value.status_code == status
+    assert IPAddress.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_a_known_target_moved_to_another_tenant_is_read_again(operator_a, tenant_b, net):
+    """The function checks the tenant the target was known with: a network moved to another tenant
+    (an update that sends no signal) is read again, and then not visible to tenant A: 404."""
+    from rest_framework.exceptions import NotFound
+
+    allocate_next_ip(Principal(operator_a), (Network, net.pk))
+    Network.objects.filter(pk=net.pk).update(tenant=tenant_b)
+    with pytest.raises(NotFound):
+        allocate_next_ip(Principal(operator_a), (Network, net.pk))
+    assert IPAddress.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_a_full_known_target_is_named_as_it_is_now(operator_a, tenant_a):
+    small = Network.objects.create(tenant=tenant_a, name="small", subnet="10.0.0.0/30")  # .1 and .2
+    for _n in range(2):
+        allocate_next_ip(Principal(operator_a), (Network, small.pk))
+    Network.objects.filter(pk=small.pk).update(name="renamed")
+    with pytest.raises(Conflict) as exc:
+        allocate_next_ip(Principal(operator_a), (Network, small.pk))
+    assert "renamed" in str(exc.value.detail)
+
+
+@pytest.mark.postgres
+def test_a_hint_above_a_free_address_does_not_make_the_target_full(operator_a, tenant_a):
+    """An address deleted without Django's signals (raw SQL) leaves the hint above it: the search
+    from the hint finds nothing, the one from the range's start finds the freed address (no 409)."""
     small = Network.objects.create(tenant=tenant_a, name="small", subnet="10.0.0.0/29")  # .1 to .6
-    for n in range(1, 7):
+    for _n in range(1, 7):
         allocate_next_ip(Principal(operator_a), small)
-    stale = Network.objects.get(pk=small.pk)
-    assert stale.alloc_hint == ipam.key("10.0.0.6")  # the last one: nothing lies past it
-    IPAddress.objects.get(address="10.0.0.3").delete()  # lowers the hint, after the target was read
-    monkeypatch.setattr(allocation, "get_for", lambda *args, **kwargs: stale)
-    row = allocation._allocate_in_database(Principal(operator_a), small, device=None, dns_name="", description="")
-    assert row.address == "10.0.0.3"
+    Network.objects.filter(pk=small.pk).update(alloc_hint=ipam.key("10.0.0.6"))
+    IPAddress.objects.filter(address="10.0.0.3")._raw_delete(connection.alias)  # no signal: the hint stays
+    assert allocate_next_ip(Principal(operator_a), small).address == "10.0.0.3"
     with pytest.raises(Conflict):  # full now
-        allocation._allocate_in_database(Principal(operator_a), small, device=None, dns_name="", description="")
+        allocate_next_ip(Principal(operator_a), small)
 
 
 @pytest.mark.postgres

@@ -1,9 +1,10 @@
 """Helpers of this app's migrations (Django's loader skips modules whose names start with _)."""
 
 
-def on_postgres(sql):
-    """A RunPython function that executes ``sql`` on PostgreSQL and does nothing elsewhere."""
+def on_postgres(*statements):
+    """A RunPython function that executes ``statements`` in turn on PostgreSQL and does nothing elsewhere."""
     def run(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
+            for sql in statements:
+                schema_editor.execute(sql)
     return run

@@ -12,7 +12,8 @@ Concurrency: the network row is locked (``SELECT ... FOR UPDATE``) for the searc
 insert, so allocators of one network (its pools included) take turns; the unique
 constraint is the last line (a lost race is retried). On PostgreSQL the lock, the search and
 the inserts (the address and its audit log entry) run in one statement, a function of the
-database, so the lock is never held while Python code runs (see _allocate_in_database).
+database, so the lock is never held while Python code runs (see _allocate_in_database), and
+the target is usually known from an earlier read, checked by that function (see _target).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import secrets
+import threading
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from psycopg.types.json import Jsonb
 
 from inventory import auditing, ipam
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
+from inventory.precompiled import as_pk
 from inventory.tenancy import Action, Principal
 
 from .common import Conflict, as_drf_validation_error, check, get_for, save_model
@@ -243,8 +246,8 @@ def _allocate_with_orm(principal, target, *, device, dns_name, description) -> I
 
 
 # --- PostgreSQL: the whole allocation in one statement ----------------------------------------
-_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s::inet, %s::inet, %s::inet, %s, %s::regclass, %s, %s,"
-             " %s::inet, %s, %s, %s, %s, %s, %s)")
+_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s, %s::inet, %s::inet, %s, %s, %s,"
+             " %s, %s, %s, %s)")
 
 
 def _json_value(value):
@@ -262,29 +265,66 @@ def _row(instance, exclude=()) -> Jsonb:
     return Jsonb(values, dumps=partial(json.dumps, default=_json_value))
 
 
+#: The allocation targets this process read last, ``(model, id) -> instance`` (a pool with its
+#: network), shared by its threads and never changed. See _target().
+_known: dict[tuple, Target] = {}
+_KNOWN_MAX = 1000
+_known_lock = threading.Lock()
+
+
+def _target(principal: Principal, model: type[Target], pk, *, fresh: bool) -> Target:
+    """The target of a database allocation, as the principal sees it.
+
+    Usually as this process read it last, with no query: the allocation function checks, in the
+    statement that locks the network, that the tenant and the ranges it was read with are still
+    those of the rows (else the caller comes back with ``fresh``), and reads the search hint
+    there itself. The principal's rights in that tenant are checked here, as get_for checks them
+    after its read. Anything else (not read yet, or not visible or not allowed, which get_for
+    then answers with its 404 or 403) reads the target as get_for does, and remembers it.
+    """
+    key = (model, as_pk(model, pk))
+    if not fresh:
+        known = _known.get(key)
+        if known is not None and principal.can(Action.VIEW, known) and principal.can(Action.ADD, known):
+            return known
+    current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
+    with _known_lock:
+        if len(_known) >= _KNOWN_MAX:
+            del _known[next(iter(_known))]  # the oldest
+        _known[key] = current
+    return current
+
+
+def forget_targets() -> None:
+    """Drop the remembered targets (tests: another test's rows may have had their ids)."""
+    with _known_lock:
+        _known.clear()
+
+
+def _ranges(network: Network, pool: IPPool | None) -> str:
+    """What the allocation function checks of the target read: tenant, start and end keys of the
+    network (then of the pool)."""
+    return ":".join(f"{t.tenant_id}:{t.start_key}:{t.end_key}" for t in (network, pool) if t is not None)
+
+
 def _allocate_in_database(principal, target, *, device, dns_name, description) -> IPAddress:
     """allocate_next_ip on PostgreSQL, with the network locked inside the database only.
 
-    The target is read as the principal sees it (no lock), the row validated, and its audit
-    log entry made by django-auditlog itself, with stand-ins for what the search decides (the
-    address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migration
-    0003) locks the network, finds the address, inserts both rows and raises the hint, in one
-    statement. The post_save receivers then run as after any save (auditlog's excepted: its
-    entry is in). The target is read without a lock: the function does nothing if the range of
-    the network or pool changed since (it is read again), and the hint read with it starts the
-    search; if a deletion lowered it since, it is left as it is (a raise would hide the freed
-    address), and the next allocation starts there.
+    The target is known (see _target: usually no query), the row validated, and its audit log
+    entry made by django-auditlog itself, with stand-ins for what the search decides (the
+    address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migrations
+    0003, 0004) locks the network, checks the target is still as known, finds the address from
+    the target's search hint, inserts both rows and raises the hint, in one statement. The
+    post_save receivers then run as after any save (auditlog's excepted: its entry is in).
     """
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
     using = connection.alias
+    fresh = False
     for _attempt in range(5):
-        current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
+        current = _target(principal, model, pk, fresh=fresh)
         from_pool = isinstance(current, IPPool)
         network, lo, hi = _bounds(current)
-        ranges = (network, current) if from_pool else (network,)
-        bounds = ":".join(key for target_ in ranges for key in (target_.start_key, target_.end_key))
         row = _new_address(network, current if from_pool else None, device, dns_name, description)
-        hint = int(current.alloc_hint, 16) if current.alloc_hint else 0
         version = network.family
         nonce = secrets.token_hex(8)
         stand_in = {name: f"@@{nonce}:{name}@@" for name in ("id", "address", "key", "pool")}
@@ -303,20 +343,19 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
             # inside a caller's transaction, a failed attempt must not end it: a savepoint
             with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
                 cursor.execute(_ALLOCATE, [
-                    network.pk, bounds, str(ipam.to_address(lo, version)), str(ipam.to_address(max(lo, hint), version)),
-                    str(ipam.to_address(hi, version)),
-                    current.pk if from_pool else None, model._meta.db_table, current.pk, current.alloc_hint,
-                    str(ipam.to_address(min(hint + HINT_SLACK - 1, hi), version)),
+                    network.pk, current.pk if from_pool else None, _ranges(network, current if from_pool else None),
+                    str(ipam.to_address(lo, version)), str(ipam.to_address(hi, version)), HINT_SLACK,
                     address_row, None if entry is None else _row(entry, exclude=("id",)),
                     stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"],
                 ])
                 found = cursor.fetchone()
         except IntegrityError:
             continue  # an address written outside allocation took our pick: look again
-        if found is None:
-            raise _full(current)
+        if found is None:  # full: named as it is now
+            raise _full(_target(principal, model, pk, fresh=True))
         if found[0] is None:
-            continue  # the network or pool changed (or went) since it was read: read it again
+            fresh = True  # the network or pool changed (or went) since it was read: read it again
+            continue
         row.pk, row.address, row.address_key, row.pool_id = found
         row._state.adding, row._state.db = False, using
         with disable_auditlog():  # its entry is in
