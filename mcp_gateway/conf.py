@@ -18,5 +18,9 @@ MCP_LIST_MAX_LIMIT = _env.int("MCP_LIST_MAX_LIMIT", default=200)
 #: extra Host / Origin values accepted on /mcp besides ALLOWED_HOSTS and PUBLIC_URL's origin
 MCP_ALLOWED_HOSTS = _env.list("MCP_ALLOWED_HOSTS", default=[])
 MCP_ALLOWED_ORIGINS = _env.list("MCP_ALLOWED_ORIGINS", default=[])
+#: an OpenTelemetry span per MCP message (the SDK's OpenTelemetryMiddleware). Off by default: with
+#: only opentelemetry-api installed (as here) every span is a no-op that still costs CPU on each
+#: call; turn it on where an OpenTelemetry SDK and exporter are set up.
+MCP_OPENTELEMETRY = _env.bool("MCP_OPENTELEMETRY", default=False)
 #: keep audit rows this many days (mcp purge_audit)
 MCP_AUDIT_RETENTION_DAYS = _env.int("MCP_AUDIT_RETENTION_DAYS", default=180)

@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, close_old_connections, transaction
 from django.http import Http404
 from mcp.server import Server
+from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from rest_framework.exceptions import APIException
@@ -277,7 +278,7 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         tool = registry.get(name)
         return tool.input_schema if tool else None
 
-    return Server(
+    server = Server(
         getattr(settings, "MCP_SERVER_NAME", "inventory"),
         version="1.0.0",
         title="Infrastructure inventory",
@@ -290,3 +291,6 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    if not settings.MCP_OPENTELEMETRY:  # the SDK's documented opt-out
+        server.middleware = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
+    return server

@@ -141,3 +141,15 @@ def test_internal_errors_do_not_leak_and_roll_back(temp_tools, make_user, tenant
     # no principal: UNAUTHORIZED, audited
     result, is_error = execute(registry.get("test_refuse"), {}, CallerEnv(principal=None))
     assert is_error and result["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_opentelemetry_spans_only_when_configured(settings):
+    """The SDK wraps every message in an OpenTelemetry span by default; with no SDK installed
+    those are no-ops that cost CPU, so the server drops that middleware unless asked to keep it."""
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    from mcp_gateway.server import build_server
+
+    assert not any(isinstance(m, OpenTelemetryMiddleware) for m in build_server().middleware)
+    settings.MCP_OPENTELEMETRY = True
+    assert any(isinstance(m, OpenTelemetryMiddleware) for m in build_server().middleware)
