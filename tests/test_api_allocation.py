@@ -339,11 +339,14 @@ def test_a_known_target_moved_to_another_tenant_is_read_again(operator_a, tenant
     (an update that sends no signal) is read again, and then not visible to tenant A: 404."""
     from rest_framework.exceptions import NotFound
 
+    from inventory.services import allocation
+
     allocate_next_ip(Principal(operator_a), (Network, net.pk))
     Network.objects.filter(pk=net.pk).update(tenant=tenant_b)
     with pytest.raises(NotFound):
         allocate_next_ip(Principal(operator_a), (Network, net.pk))
     assert IPAddress.objects.count() == 1
+    assert (Network, net.pk) not in allocation._known  # not visible: forgotten, not read again
 
 
 @pytest.mark.postgres

@@ -283,7 +283,9 @@ def _target(principal: Principal, model: type[Target], pk, *, fresh: bool) -> Ta
     then answers with its 404 or 403) reads the target as get_for does, and remembers it.
     """
     key = (model, as_pk(model, pk))
-    if not fresh:
+    if fresh:
+        _known.pop(key, None)  # gone or changed: not remembered unless read again
+    else:
         known = _known.get(key)
         if known is not None and principal.can(Action.VIEW, known) and principal.can(Action.ADD, known):
             return known
