@@ -14,10 +14,13 @@ class AddressStatus(models.TextChoices):
 
 
 class IPAddress(TenantOwned):
+    # no single-column indexes on tenant and network: the (tenant, address_key) and (network,
+    # address_key) indexes below serve those lookups, and every insert (allocation) writes fewer
+    tenant = models.ForeignKey("inventory.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     address = models.GenericIPAddressField(help_text="A single IPv4 or IPv6 address, without prefix length.")
     network = models.ForeignKey(
         "inventory.Network", null=True, blank=True, on_delete=models.CASCADE, related_name="addresses",
-        help_text="The network the address lies in; found from the address when omitted.",
+        help_text="The network the address lies in; found from the address when omitted.", db_index=False,
     )
     pool = models.ForeignKey(
         "inventory.IPPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="addresses",
