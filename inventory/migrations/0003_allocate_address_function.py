@@ -8,7 +8,43 @@ from django.db import migrations
 
 from inventory.migrations._postgres import on_postgres
 
-ALLOCATE_FUNCTION = r"""
+#: the parts of the function that later forms reuse (migration 0004): the first-gap search with
+#: the pool lookup, and the inserts of the address and its log entry
+SEARCH = """\
+    FOREACH first IN ARRAY ARRAY[start, lo] LOOP
+        SELECT x.a INTO a FROM (
+            (SELECT first AS a
+              WHERE NOT EXISTS (SELECT 1 FROM inventory_ipaddress u WHERE u.network_id = net AND u.address = first))
+            UNION ALL
+            (SELECT u.address + 1 FROM inventory_ipaddress u
+              WHERE u.network_id = net AND u.address >= first AND u.address < hi
+                AND NOT EXISTS (SELECT 1 FROM inventory_ipaddress v
+                                 WHERE v.network_id = net AND v.address = u.address + 1)
+              ORDER BY u.address LIMIT 1)
+        ) x WHERE x.a <= hi LIMIT 1;
+        EXIT WHEN a IS NOT NULL OR first <= lo;
+    END LOOP;
+    IF a IS NULL THEN
+        RETURN;  -- full
+    END IF;
+    IF pool IS NULL THEN  -- pools of a network never overlap
+        SELECT q.id INTO pool FROM inventory_ippool q
+         WHERE q.network_id = net AND q.start_address <= a AND q.end_address >= a LIMIT 1;
+    END IF;
+"""
+INSERT_ROWS = """\
+    i := nextval(pg_get_serial_sequence('inventory_ipaddress', 'id'));
+    INSERT INTO inventory_ipaddress SELECT * FROM jsonb_populate_record(NULL::inventory_ipaddress,
+        address_row || jsonb_build_object('id', i, 'address', host(a), 'address_key', k, 'pool_id', pool));
+    IF log_row IS NOT NULL THEN
+        INSERT INTO auditlog_logentry SELECT * FROM jsonb_populate_record(NULL::auditlog_logentry,
+            replace(replace(replace(replace(log_row::text, ph_id, i::text), ph_address, host(a)), ph_key, k),
+                    ph_pool, coalesce(pool::text, 'None'))::jsonb
+            || jsonb_build_object('id', nextval(pg_get_serial_sequence('auditlog_logentry', 'id')), 'object_id', i));
+    END IF;
+"""
+
+ALLOCATE_FUNCTION = (r"""
 CREATE OR REPLACE FUNCTION inventory_allocate_address(
     net bigint,            -- the network: its row is locked, so allocations in it take turns
     bounds text,           -- the network's (and pool's) range as read: if it changed, nothing is done
@@ -42,37 +78,8 @@ BEGIN
     -- range's start (the hint may have been lowered since it was read). A VOLATILE function's
     -- queries take a new snapshot each (READ COMMITTED): the allocations committed while this one
     -- waited for the lock are seen.
-    FOREACH first IN ARRAY ARRAY[start, lo] LOOP
-        SELECT x.a INTO a FROM (
-            (SELECT first AS a
-              WHERE NOT EXISTS (SELECT 1 FROM inventory_ipaddress u WHERE u.network_id = net AND u.address = first))
-            UNION ALL
-            (SELECT u.address + 1 FROM inventory_ipaddress u
-              WHERE u.network_id = net AND u.address >= first AND u.address < hi
-                AND NOT EXISTS (SELECT 1 FROM inventory_ipaddress v
-                                 WHERE v.network_id = net AND v.address = u.address + 1)
-              ORDER BY u.address LIMIT 1)
-        ) x WHERE x.a <= hi LIMIT 1;
-        EXIT WHEN a IS NOT NULL OR first <= lo;
-    END LOOP;
-    IF a IS NULL THEN
-        RETURN;  -- full
-    END IF;
-    IF pool IS NULL THEN  -- pools of a network never overlap
-        SELECT q.id INTO pool FROM inventory_ippool q
-         WHERE q.network_id = net AND q.start_address <= a AND q.end_address >= a LIMIT 1;
-    END IF;
-    k := lpad(encode(substring(inet_send(a) FROM 5), 'hex'), 32, '0');  -- ipam.key: 32 hex digits
-    i := nextval(pg_get_serial_sequence('inventory_ipaddress', 'id'));
-    INSERT INTO inventory_ipaddress SELECT * FROM jsonb_populate_record(NULL::inventory_ipaddress,
-        address_row || jsonb_build_object('id', i, 'address', host(a), 'address_key', k, 'pool_id', pool));
-    IF log_row IS NOT NULL THEN
-        INSERT INTO auditlog_logentry SELECT * FROM jsonb_populate_record(NULL::auditlog_logentry,
-            replace(replace(replace(replace(log_row::text, ph_id, i::text), ph_address, host(a)), ph_key, k),
-                    ph_pool, coalesce(pool::text, 'None'))::jsonb
-            || jsonb_build_object('id', nextval(pg_get_serial_sequence('auditlog_logentry', 'id')), 'object_id', i));
-    END IF;
-    -- Found from ``start``: every address in [start, a) is in use, later searches may start after
+""" + SEARCH + r"""    k := lpad(encode(substring(inet_send(a) FROM 5), 'hex'), 32, '0');  -- ipam.key: 32 hex digits
+""" + INSERT_ROWS + r"""    -- Found from ``start``: every address in [start, a) is in use, later searches may start after
     -- ``a``. Unless the hint changed since it was read: a deletion lowered it below ``start``.
     IF first = start AND a >= hint_from THEN
         EXECUTE 'UPDATE ' || hint_table || ' SET alloc_hint = $1 WHERE id = $2 AND alloc_hint = $3'  -- regclass: quoted
@@ -82,7 +89,7 @@ BEGIN
     RETURN QUERY SELECT i, host(a), k, pool;
 END
 $$
-"""
+""")
 DROP_ALLOCATE_FUNCTION = (
     "DROP FUNCTION IF EXISTS inventory_allocate_address("
     "bigint, text, inet, inet, inet, bigint, regclass, bigint, text, inet, jsonb, jsonb, text, text, text, text)"

@@ -25,7 +25,7 @@ SELECT CASE WHEN family = 4 THEN '0.0.0.0'::inet + ('x' || substr(k, 25, 8))::bi
                       substr(k, 17, 4), substr(k, 21, 4), substr(k, 25, 4), substr(k, 29, 4))::inet END
 $$
 """]
-ALLOCATE_FUNCTION = r"""
+ALLOCATE_FUNCTION = (r"""
 CREATE OR REPLACE FUNCTION inventory_allocate_address(
     net bigint,            -- the network: its row is locked, so allocations in it take turns
     target_pool bigint,    -- the pool allocated from; NULL: the network (the address's pool is looked up)
@@ -71,37 +71,8 @@ BEGIN
     -- range's start (addresses deleted without Django's signals left the hint too high: that must
     -- not make the target look full). A VOLATILE function's queries take a new snapshot each (READ
     -- COMMITTED): the allocations and deletions committed while this one waited for the lock are seen.
-    FOREACH first IN ARRAY ARRAY[start, lo] LOOP
-        SELECT x.a INTO a FROM (
-            (SELECT first AS a
-              WHERE NOT EXISTS (SELECT 1 FROM inventory_ipaddress u WHERE u.network_id = net AND u.address = first))
-            UNION ALL
-            (SELECT u.address + 1 FROM inventory_ipaddress u
-              WHERE u.network_id = net AND u.address >= first AND u.address < hi
-                AND NOT EXISTS (SELECT 1 FROM inventory_ipaddress v
-                                 WHERE v.network_id = net AND v.address = u.address + 1)
-              ORDER BY u.address LIMIT 1)
-        ) x WHERE x.a <= hi LIMIT 1;
-        EXIT WHEN a IS NOT NULL OR first <= lo;
-    END LOOP;
-    IF a IS NULL THEN
-        RETURN;  -- full
-    END IF;
-    IF pool IS NULL THEN  -- pools of a network never overlap
-        SELECT q.id INTO pool FROM inventory_ippool q
-         WHERE q.network_id = net AND q.start_address <= a AND q.end_address >= a LIMIT 1;
-    END IF;
-    k := inventory_address_key(a);
-    i := nextval(pg_get_serial_sequence('inventory_ipaddress', 'id'));
-    INSERT INTO inventory_ipaddress SELECT * FROM jsonb_populate_record(NULL::inventory_ipaddress,
-        address_row || jsonb_build_object('id', i, 'address', host(a), 'address_key', k, 'pool_id', pool));
-    IF log_row IS NOT NULL THEN
-        INSERT INTO auditlog_logentry SELECT * FROM jsonb_populate_record(NULL::auditlog_logentry,
-            replace(replace(replace(replace(log_row::text, ph_id, i::text), ph_address, host(a)), ph_key, k),
-                    ph_pool, coalesce(pool::text, 'None'))::jsonb
-            || jsonb_build_object('id', nextval(pg_get_serial_sequence('auditlog_logentry', 'id')), 'object_id', i));
-    END IF;
-    -- Found from ``start``: every address in [start, a] is in use, later searches may start after
+""" + _first.SEARCH + r"""    k := inventory_address_key(a);
+""" + _first.INSERT_ROWS + r"""    -- Found from ``start``: every address in [start, a] is in use, later searches may start after
     -- ``a``. Raised once it lags by ``slack`` (a - start counts addresses in use: no overflow).
     IF first = start AND (NOT from_hint OR (CASE WHEN a < hi THEN a + 1 ELSE a END) - start >= slack) THEN
         raised := CASE WHEN a < hi THEN a + 1 ELSE a END;
@@ -114,7 +85,7 @@ BEGIN
     RETURN QUERY SELECT i, host(a), k, pool;
 END
 $$
-"""
+""")
 DROP_FUNCTIONS = [
     "DROP FUNCTION IF EXISTS inventory_allocate_address("
     "bigint, bigint, text, inet, inet, int, jsonb, jsonb, text, text, text, text)",
