@@ -114,7 +114,19 @@ class Principal:
             if isinstance(principal, Principal):
                 return principal
         user = getattr(who, "user", who)  # a request or a user
-        return cls(user)
+        if user is who:
+            return cls(user)
+        # a request: one principal per request and user, so memberships and roles are read
+        # once per request, not once per row or permission check
+        cached = getattr(who, "_tenancy_principal", None)
+        if cached is not None and cached.user is user:
+            return cached
+        principal = cls(user)
+        try:
+            who._tenancy_principal = principal
+        except AttributeError:  # pragma: no cover - objects with __slots__
+            pass
+        return principal
 
     # --- facts ------------------------------------------------------------------------
     @property

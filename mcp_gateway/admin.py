@@ -12,7 +12,7 @@ from .registry import registry
 
 
 @admin.register(McpCall)
-class McpCallAdmin(admin.ModelAdmin):
+class McpCallAdmin(TenantScopedAdmin):
     list_display = ["created", "tool", "outcome", "error_code", "username", "tenant", "auth_kind", "client_name",
                     "duration_ms", "ip"]
     list_filter = ["outcome", "auth_kind", "transport", "tool"]

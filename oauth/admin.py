@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 
+from inventory.admin.base import RestrictedLookupsMixin, TenantScopedAdmin
 from inventory.models import Tenant
 from inventory.tenancy import Action, Principal, Scope
 from oauth.models import ApiKey, ClientProfile
@@ -28,7 +29,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantScopedAdmin):
     form = ApiKeyForm
     list_display = ["name", "prefix", "user", "scope_list", "tenant", "status", "expires_at", "last_used_at", "created"]
     list_filter = ["revoked_at", "created"]
@@ -38,8 +39,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     # --- who sees what ------------------------------------------------------------------
     def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related("user", "tenant")
+        # a user's own keys (superusers: all); not tenant-owned, so not restrict()-ed by tenant
+        qs = ApiKey.objects.select_related("user", "tenant").order_by("-created", "pk")
         return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def history_view(self, request, object_id, extra_context=None):
+        return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_authenticated
@@ -109,7 +114,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 # --- OAuth applications: add the service-client binding -----------------------------------
-class ClientProfileInline(admin.StackedInline):
+class ClientProfileInline(RestrictedLookupsMixin, admin.StackedInline):
     model = ClientProfile
     can_delete = False
     fields = ["service_tenant", "first_authorized_at", "last_used_at"]
@@ -125,5 +130,5 @@ if admin.site.is_registered(Application):
 
 
 @admin.register(Application)
-class ApplicationAdmin(_BaseApplicationAdmin):
+class ApplicationAdmin(RestrictedLookupsMixin, _BaseApplicationAdmin):
     inlines = [*getattr(_BaseApplicationAdmin, "inlines", []), ClientProfileInline]

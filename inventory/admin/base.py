@@ -1,9 +1,29 @@
-"""Admin classes that route every question through the tenancy layer."""
+"""The one admin base: every app's admin (inventory, jobs, oauth, mcp_gateway, and new apps)
+subclasses :class:`TenantScopedAdmin` / :class:`TenantScopedInline`, or at least mixes in
+:class:`RestrictedLookupsMixin`, so nothing it shows can come from a tenant the caller may not see.
+
+What goes through :mod:`inventory.tenancy` here, once, for every admin:
+- the changelist, change, delete and history querysets (``get_queryset``);
+- list filters: every filter on a relation (``"tenant"``, ``"network"``, ``("tags", ...)``) is
+  replaced by :class:`RestrictedRelatedFilter`, whose choices are the related model's
+  ``restrict(principal, "view")``; a new admin cannot leak by forgetting a filter class;
+- FK / M2M form choices, autocompletes (the remote admin's restricted queryset) and the labels of
+  raw-id widgets;
+- delete confirmation pages (a cascade into objects the caller may not see is refused without
+  naming them);
+- history (the object is fetched through the restricted queryset first).
+"""
+
+from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import NestedObjects, get_fields_from_path
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core.exceptions import FieldDoesNotExist
+from django.db import router
 from django.http import Http404
 
-from inventory.tenancy import Action, Principal, RestrictedQuerySet
+from inventory.tenancy import Action, Principal, RestrictedQuerySet, tenant_id_of
 
 
 def _restricted(queryset, request, action):
@@ -12,7 +32,131 @@ def _restricted(queryset, request, action):
     return queryset
 
 
-class TenantScopedMixin:
+def restricted_choices(model, request, action=Action.VIEW):
+    """The objects of ``model`` the caller may see, or ``None`` when the model is not tenant-owned."""
+    qs = model._default_manager.all()
+    if isinstance(qs, RestrictedQuerySet):
+        return qs.restrict(Principal.of(request), action)
+    return None
+
+
+class RestrictedRelatedFilter(admin.RelatedFieldListFilter):
+    """A relation filter whose choices are what the caller may see.
+
+    Tenant-owned related models: ``restrict(principal, "view")`` (no DISTINCT over the listed
+    table, so it stays cheap at a million rows). Other related models (users): only the values
+    present in the admin's own, restricted, queryset. Names that repeat are labelled with their
+    tenant ("web (Tenant A)").
+    """
+
+    def field_choices(self, field, request, model_admin):
+        related = field.related_model
+        ordering = self.field_admin_ordering(field, request, model_admin) or related._meta.ordering or ["pk"]
+        qs = restricted_choices(related, request)
+        if qs is None:
+            present = model_admin.get_queryset(request).order_by().values_list(f"{self.field_path}__pk", flat=True)
+            qs = related._default_manager.filter(pk__in=present)
+        qs = qs.order_by(*ordering)
+        has_tenant = any(f.name == "tenant" for f in related._meta.concrete_fields)
+        if has_tenant:
+            qs = qs.select_related("tenant")
+        objs = list(qs)
+        labels = [str(o) for o in objs]
+        repeated = {label for label in labels if labels.count(label) > 1}
+        to_field = field.target_field.attname if hasattr(field, "target_field") else "pk"
+        return [
+            (getattr(o, to_field, o.pk), f"{label} ({o.tenant})" if has_tenant and label in repeated else label)
+            for o, label in zip(objs, labels)
+        ]
+
+
+class RestrictedRawIdWidget(ForeignKeyRawIdWidget):
+    """The label next to a raw-id input names the object only if the caller may see it."""
+
+    queryset = None
+
+    def label_and_url_for_value(self, value):
+        if self.queryset is not None:
+            key = self.rel.get_related_field().name
+            try:
+                if not self.queryset.filter(**{key: value}).exists():
+                    return "", ""
+            except (ValueError, TypeError):
+                return "", ""
+        return super().label_and_url_for_value(value)
+
+
+def _is_relation(model, path: str) -> bool:
+    try:
+        fields = get_fields_from_path(model, path)
+    except (FieldDoesNotExist, Exception):  # noqa: BLE001 - invalid paths are Django's checks' business
+        return False
+    return bool(fields) and fields[-1].is_relation
+
+
+class RestrictedLookupsMixin:
+    """Filters, FK choices, raw-id labels, search and delete confirmations through the tenancy
+    layer. Mixed into every admin of the project (also those that keep their own permissions)."""
+
+    def get_list_filter(self, request):
+        out = []
+        for spec in super().get_list_filter(request):
+            if isinstance(spec, str) and _is_relation(self.model, spec):
+                spec = (spec, RestrictedRelatedFilter)
+            elif (isinstance(spec, (tuple, list)) and isinstance(spec[0], str) and _is_relation(self.model, spec[0])
+                  and not issubclass(spec[1], RestrictedRelatedFilter)):
+                spec = (spec[0], RestrictedRelatedFilter)
+            out.append(spec)
+        return out
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # ?tags__name=prod, ?datacenter__name=dc1: lookups through a relation that is itself a
+        # filter are allowed (the changelist queryset is restricted anyway)
+        parts = lookup.split("__")
+        relations = {s if isinstance(s, str) else s[0] for s in self.list_filter
+                     if isinstance(s, (str, tuple, list))}
+        if len(parts) >= 2 and parts[0] in relations and _is_relation(self.model, parts[0]):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = _restricted(field.queryset, request, Action.CHANGE)
+            widget = getattr(field.widget, "widget", field.widget)
+            if type(widget) is ForeignKeyRawIdWidget:
+                widget.__class__ = RestrictedRawIdWidget
+                widget.queryset = _restricted(db_field.related_model._default_manager.all(), request, Action.VIEW)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = _restricted(field.queryset, request, Action.CHANGE)
+        return field
+
+    def get_search_results(self, request, queryset, search_term):
+        # autocomplete (AutocompleteJsonView) calls this with get_queryset's result;
+        # restrict again in case a caller passes an unrestricted queryset.
+        queryset = _restricted(queryset, request, Action.VIEW)
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_deleted_objects(self, objs, request):
+        """The confirmation page lists what a delete takes with it. If that reaches objects the
+        caller may not see (another tenant's), the delete is refused and none of them is named."""
+        principal = Principal.of(request)
+        objs = list(objs)
+        if objs:
+            collector = NestedObjects(using=router.db_for_write(self.model))
+            collector.collect(objs)
+            for instances in collector.data.values():
+                for obj in instances:
+                    if tenant_id_of(obj) is not None and not principal.can(Action.VIEW, obj):
+                        return ([str(o) for o in objs], {}, {"objects of a tenant you cannot see"}, [])
+        return super().get_deleted_objects(objs, request)
+
+
+class TenantScopedMixin(RestrictedLookupsMixin):
     """Querysets, FK choices and permissions from :mod:`inventory.tenancy`."""
 
     def get_queryset(self, request):
@@ -39,18 +183,6 @@ class TenantScopedMixin:
     def has_delete_permission(self, request, obj=None):
         return self._can(request, Action.DELETE, obj)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and hasattr(field, "queryset"):
-            field.queryset = _restricted(field.queryset, request, Action.CHANGE)
-        return field
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        field = super().formfield_for_manytomany(db_field, request, **kwargs)
-        if field is not None and hasattr(field, "queryset"):
-            field.queryset = _restricted(field.queryset, request, Action.CHANGE)
-        return field
-
 
 class HistoryMixin:
     """The admin's History button shows the django-auditlog trail of the object."""
@@ -63,7 +195,7 @@ class HistoryMixin:
         from django.template.response import TemplateResponse
 
         obj = self.get_object(request, unquote(object_id))
-        if not self.has_view_permission(request, obj):
+        if obj is None or not self.has_view_permission(request, obj):
             raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
         entries = LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp")
         paginator = self.get_paginator(request, entries, self.auditlog_history_per_page)
@@ -95,12 +227,6 @@ class TenantScopedAdmin(HistoryMixin, TenantScopedMixin, admin.ModelAdmin):
             raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
         return obj
 
-    def get_search_results(self, request, queryset, search_term):
-        # autocomplete (AutocompleteJsonView) calls this with get_queryset's result;
-        # restrict again in case a caller passes an unrestricted queryset.
-        queryset = _restricted(queryset, request, Action.VIEW)
-        return super().get_search_results(request, queryset, search_term)
-
 
 class TenantScopedInline(TenantScopedMixin, admin.TabularInline):
     extra = 0
@@ -114,4 +240,3 @@ class TenantScopedInline(TenantScopedMixin, admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return self._can(request, Action.CHANGE, obj)
-

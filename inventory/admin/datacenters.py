@@ -9,7 +9,7 @@ from .base import TenantScopedAdmin
 @admin.register(Datacenter)
 class DatacenterAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "location", "device_count", "network_count"]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["tenant"]
     list_select_related = ["tenant"]
     search_fields = ["name", "location", "description"]
     autocomplete_fields = ["tenant"]

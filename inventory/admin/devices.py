@@ -43,7 +43,7 @@ class ParentLinkInline(TenantScopedInline):
 @admin.register(Device)
 class DeviceAdmin(TenantScopedAdmin):
     list_display = ["name", "status", "tenant", "datacenter", "make_model", "os", "address_list", "tag_list"]
-    list_filter = ["status", ("tenant", admin.RelatedOnlyFieldListFilter), ("datacenter", admin.RelatedOnlyFieldListFilter), ("tags", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "tenant", "datacenter", "tags"]
     list_select_related = ["tenant", "datacenter"]
     search_fields = ["name", "description", "make_model", "os", "location", "search_text"]
     autocomplete_fields = ["tenant", "datacenter", "tags"]
@@ -73,7 +73,7 @@ class DeviceAdmin(TenantScopedAdmin):
 @admin.register(Tag)
 class TagAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant"]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["tenant"]
     list_select_related = ["tenant"]
     search_fields = ["name"]
     autocomplete_fields = ["tenant"]
@@ -82,7 +82,7 @@ class TagAdmin(TenantScopedAdmin):
 @admin.register(DeviceRelationship)
 class DeviceRelationshipAdmin(TenantScopedAdmin):
     list_display = ["parent", "type", "child", "tenant"]
-    list_filter = ["type", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["type", "tenant"]
     list_select_related = ["parent", "child", "tenant"]
     search_fields = ["parent__name", "child__name"]
     autocomplete_fields = ["parent", "child"]

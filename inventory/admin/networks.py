@@ -27,7 +27,7 @@ class NetworkAddressInline(TenantScopedInline):
 @admin.register(Network)
 class NetworkAdmin(TenantScopedAdmin):
     list_display = ["name", "subnet", "vlan_id", "datacenter", "tenant", "address_count"]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "family", ("datacenter", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["tenant", "family", "datacenter"]
     list_select_related = ["tenant", "datacenter"]
     search_fields = ["name", "subnet", "description"]
     autocomplete_fields = ["tenant", "datacenter"]
@@ -44,7 +44,7 @@ class NetworkAdmin(TenantScopedAdmin):
 @admin.register(IPPool)
 class IPPoolAdmin(TenantScopedAdmin):
     list_display = ["name", "network", "start_address", "end_address", "tenant"]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["tenant"]
     list_select_related = ["tenant", "network"]
     search_fields = ["name", "description", "network__name"]
     autocomplete_fields = ["network"]
@@ -54,7 +54,7 @@ class IPPoolAdmin(TenantScopedAdmin):
 @admin.register(IPAddress)
 class IPAddressAdmin(TenantScopedAdmin):
     list_display = ["address", "status", "network", "pool", "device", "dns_name", "tenant"]
-    list_filter = ["status", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "tenant"]
     list_select_related = ["tenant", "network", "pool", "device"]
     search_fields = ["address", "dns_name", "description", "device__name"]
     autocomplete_fields = ["network", "pool", "device"]

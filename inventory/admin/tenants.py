@@ -55,7 +55,7 @@ class TenantAdmin(TenantScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "tenant", "role", "created"]
-    list_filter = ["role", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["role", "tenant"]
     list_select_related = ["user", "tenant"]
     search_fields = ["user__username", "user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
