@@ -30,23 +30,26 @@ from .models import INTERFACE_RE, Mesh, MeshPeer, PeerStatus
 PROBE_TIMEOUT = 2
 
 
-def _ssh(ctx: JobContext, device, script: str, timeout: int | None = None):
+def _ssh(ctx: JobContext, device, script: str, timeout: int | None = None, stdin: bytes | None = None):
     from inventory.jobs.provisioning import execute, ssh_target
 
     target = ssh_target(ctx, device)
-    return execute(ctx, target, script, timeout or settings.JOBS_COMMAND_TIMEOUT)
+    return execute(ctx, target, script, timeout or settings.JOBS_COMMAND_TIMEOUT, stdin=stdin)
 
 
-def install_script(interface: str, text: str) -> str:
+def install_script(interface: str) -> str:
+    """Installs the configuration read from standard input: the private key is in the SSH
+    channel's data only, never in the command (which SSH servers and clients log)."""
     path = f"/etc/wireguard/{interface}.conf"
     q = shlex.quote
     return "\n".join([
         "set -e", "umask 077", "mkdir -p /etc/wireguard",
-        f"cat > {q(path + '.new')} <<'WG_MESH_EOF'", text.rstrip("\n"), "WG_MESH_EOF",
+        f"cat > {q(path + '.new')}",
         f"chmod 600 {q(path + '.new')}", f"mv {q(path + '.new')} {q(path)}",
         f"if wg show {q(interface)} >/dev/null 2>&1; then",
         f"  wg-quick strip {q(interface)} > {q(path + '.stripped')}",
-        f"  wg syncconf {q(interface)} {q(path + '.stripped')}; rc=$?; rm -f {q(path + '.stripped')}",
+        f"  if wg syncconf {q(interface)} {q(path + '.stripped')}; then rc=0; else rc=$?; fi",
+        f"  rm -f {q(path + '.stripped')}",
         f"  [ $rc -eq 0 ] && echo 'updated {interface} in place'; exit $rc",
         "fi",
         f"wg-quick up {q(interface)} >&2", f"echo 'brought {interface} up'",
@@ -72,7 +75,8 @@ def join_mesh(ctx: JobContext, step: dict, state: dict) -> dict:
     private_key = peer.private_key
     ctx.add_secret(private_key)
     masked = config.render(peer)
-    result = _ssh(ctx, device, install_script(peer.interface_name, config.with_key(masked, private_key)))
+    result = _ssh(ctx, device, install_script(peer.interface_name),
+                  stdin=config.with_key(masked, private_key).encode())
     if result.timed_out or result.exit_status != 0:
         last = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.exit_status}"]
         raise JobFailed(f"installing the configuration failed: {last[0][:300]}",
