@@ -47,16 +47,26 @@ class McpCallAdmin(admin.ModelAdmin):
 
 
 class ToolGroupPolicyForm(forms.ModelForm):
+    mode = forms.ChoiceField(choices=ToolGroupPolicy.Mode.choices, required=False,
+                             initial=ToolGroupPolicy.Mode.OPT_IN, widget=forms.RadioSelect)
     enabled_groups = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
-                                               help_text="Groups MCP clients may use in this tenant; the others are off.")
+                                               help_text="Opt-in: groups MCP clients may use in this tenant; "
+                                                         "the others are off.")
+    disabled_groups = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                                help_text="Opt-out: groups that are off; the others are on.")
 
     class Meta:
         model = ToolGroupPolicy
-        fields = ["tenant", "client_id", "enabled_groups"]
+        fields = ["tenant", "client_id", "mode", "enabled_groups", "disabled_groups"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["enabled_groups"].choices = [(g, f"{g}: {label}") for g, label in registry.groups().items()]
+        choices = [(g, f"{g}: {label}") for g, label in registry.groups().items()]
+        self.fields["enabled_groups"].choices = choices
+        self.fields["disabled_groups"].choices = choices
+
+    def clean_mode(self):
+        return self.cleaned_data.get("mode") or ToolGroupPolicy.Mode.OPT_IN
 
 
 @admin.register(ToolGroupPolicy)
@@ -64,7 +74,7 @@ class ToolGroupPolicyAdmin(TenantScopedAdmin):
     """Tenant admins (manage) enable/disable tool groups per tenant, and per OAuth client."""
 
     form = ToolGroupPolicyForm
-    list_display = ["tenant", "client_id", "enabled_groups"]
+    list_display = ["tenant", "client_id", "mode", "enabled_groups", "disabled_groups"]
 
     def has_add_permission(self, request, obj=None):
         return self._can(request, Action.MANAGE)

@@ -113,11 +113,28 @@ def mcp_tool(tool: Tool) -> types.Tool:
     return cached
 
 
-def visible_tools(principal: Principal) -> list[Tool]:
+def visible_tools(principal: Principal, *, listing: bool = False) -> list[Tool]:
+    """Built-in and custom tools the principal may call; ``listing``: what ``tools/list`` shows
+    (in progressive mode only the core set, the rest through ``tool_search``)."""
     if principal is None or not principal.is_authenticated:
         return []
     policy = GroupPolicy(principal)
-    return [t for t in registry.all() if policy.visible(t)]
+    tools = [t for t in [*registry.all(), *registry.dynamic(principal)] if policy.visible(t)]
+    if listing:
+        from .tools.catalog import listed
+
+        tools = listed(principal, tools)
+    return tools
+
+
+def visible_tool(name: str, env: "CallerEnv") -> Tool | None:
+    """A tool that is not built in (a custom tool) by name, if the caller may see it; else None, so
+    that another tenant's tool answers as an unknown one."""
+    principal = _stdio_principal(env.credential) if env.credential is not None else env.principal
+    if principal is None or not principal.is_authenticated:
+        return None
+    tool = registry.find(name)
+    return tool if tool is not None and GroupPolicy(principal).visible(tool) else None
 
 
 # --- calling ------------------------------------------------------------------------------
@@ -235,7 +252,7 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
         secret_fields=tool.secret_fields, outcome="error" if is_error else "ok",
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - started) * 1000, ip=env.ip, user_agent=env.user_agent,
-        transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None),
+        transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None), custom=tool.custom,
     )
     return result, is_error
 
@@ -263,14 +280,16 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         principal = env.principal
         if env.credential is not None:
             principal = await run_sync(lambda: _stdio_principal(env.credential))
-        tools = await run_sync(visible_tools, principal) if principal is not None else []
+        tools = await run_sync(lambda: visible_tools(principal, listing=True)) if principal is not None else []
         return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         tool = registry.get(params.name)
+        env = env_getter(ctx)
+        if tool is None:
+            tool = await run_sync(visible_tool, params.name, env)
         if tool is None:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
-        env = env_getter(ctx)
         structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
         return result_of(structured, is_error)
 
