@@ -21,7 +21,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, close_old_connections, transaction
 from django.http import Http404
-from mcp.server import Server
+from mcp.server import NotificationOptions, Server
 from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
@@ -33,7 +33,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from inventory import threads
 from inventory.tenancy import Principal
 
-from . import audit
+from . import audit, list_changes
 from .policy import GroupPolicy
 from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
 
@@ -125,6 +125,16 @@ def visible_tools(principal: Principal, *, listing: bool = False) -> list[Tool]:
 
         tools = listed(principal, tools)
     return tools
+
+
+def listed_tools(env: "CallerEnv") -> list[Tool]:
+    """What ``tools/list`` shows this caller (stdio: its key checked again)."""
+    principal = _stdio_principal(env.credential) if env.credential is not None else env.principal
+    return visible_tools(principal, listing=True) if principal is not None else []
+
+
+def listed_names(env: "CallerEnv") -> list[str]:
+    return [t.name for t in listed_tools(env)]
 
 
 def visible_tool(name: str, env: "CallerEnv") -> Tool | None:
@@ -274,13 +284,17 @@ def env_from_context(ctx) -> CallerEnv:
     return CallerEnv(principal=None)
 
 
+def session_options(server: Server):
+    """Initialization options of a transport that holds sessions (SSE, stdio): they are told when
+    their tool list changes (:mod:`mcp_gateway.list_changes`)."""
+    return server.create_initialization_options(NotificationOptions(tools_changed=True))
+
+
 def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -> Server:
     async def list_tools(ctx, params) -> types.ListToolsResult:
         env = env_getter(ctx)
-        principal = env.principal
-        if env.credential is not None:
-            principal = await run_sync(lambda: _stdio_principal(env.credential))
-        tools = await run_sync(lambda: visible_tools(principal, listing=True)) if principal is not None else []
+        tools = await run_sync(listed_tools, env)
+        list_changes.watch(getattr(ctx, "session", None), env, [t.name for t in tools])
         return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
