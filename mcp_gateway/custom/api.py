@@ -130,7 +130,10 @@ def _save(serializer, principal: Principal, **extra) -> CustomTool:
 
 
 def _default_tenant(principal: Principal):
+    _scope(principal, Action.ADD)
     allowed = principal.tenant_ids_for(Action.ADD)
+    if allowed is not None and not allowed:
+        raise forbidden(principal, Action.ADD, "custom tools")
     if allowed is not None and len(allowed) == 1:
         return Tenant.objects.get(pk=next(iter(allowed)))
     raise exceptions.ValidationError({"tenant": ["Say which tenant owns the tool (an id), or null for a global "

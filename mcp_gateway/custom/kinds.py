@@ -85,7 +85,8 @@ def _unknown(definition: dict, allowed: set[str]):
         raise ValidationError(f"Unknown keys: {', '.join(extra)} (allowed: {', '.join(sorted(allowed))}).")
 
 
-def _check_params_map(mapping, parameters: dict, targets: set[str], target_kind: str) -> dict:
+def _check_params_map(mapping, parameters: dict, targets: set[str], target_kind: str, *,
+                      all_mapped: bool = True) -> dict:
     if not isinstance(mapping, dict):
         raise ValidationError("'params' maps parameter names to arguments.")
     declared = set(parameters.get("properties", {}))
@@ -96,7 +97,7 @@ def _check_params_map(mapping, parameters: dict, targets: set[str], target_kind:
             raise ValidationError(f"Parameter {param!r} maps to {target!r}, which is not one of the {target_kind}: "
                                   f"{', '.join(sorted(targets))}.")
     unmapped = sorted(declared - set(mapping))
-    if unmapped:
+    if unmapped and all_mapped:
         raise ValidationError(f"Parameters that 'params' does not map: {', '.join(unmapped)}.")
     return mapping
 
@@ -209,7 +210,7 @@ def _command_definition(definition: dict, parameters: dict) -> dict:
         except jsonschema.ValidationError as exc:
             raise ValidationError(f"selector.{key}: {exc.message}") from None
     mapping = _check_params_map(definition.get("params", {}), parameters, set(SELECTOR_KEYS) - set(selector),
-                                "selector keys not fixed by 'selector'")
+                                "selector keys not fixed by 'selector'", all_mapped=False)  # others: the template's
     if not selector and not mapping:
         raise ValidationError("A command tool needs a 'selector' (or parameters mapped onto one): it never "
                               "runs on every device.")

@@ -92,17 +92,19 @@ def narrowed(principal: Principal, tenants: frozenset[int] | None) -> Principal:
 
 
 # --- rows as tools ----------------------------------------------------------------------------
-_built: dict[tuple[int, int], Tool] = {}
+_built: dict[tuple[int, int], tuple[Row, Tool]] = {}
 
 
 def as_tool(row: Row) -> Tool:
+    """The tool of a row, built once per row version (and rebuilt if the row differs)."""
     key = (row.id, row.version)
-    tool = _built.get(key)
-    if tool is None:
-        if len(_built) > 2000:
-            _built.clear()
-        tool = _build(row)
-        _built[key] = tool
+    hit = _built.get(key)
+    if hit is not None and hit[0] == row:
+        return hit[1]
+    if len(_built) > 2000:
+        _built.clear()
+    tool = _build(row)
+    _built[key] = (row, tool)
     return tool
 
 
