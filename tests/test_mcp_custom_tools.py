@@ -451,3 +451,45 @@ def test_tool_search_and_progressive_mode(mcp_server, make_user, tenant_a, tenan
             assert not err and data["count"] == 1
 
     run(body)
+
+
+# --- admin ------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_admin_pages_are_tenant_scoped_and_test_renders(client, make_user, tenant_a, tenant_b):
+    from mcp_gateway.custom.models import CustomTool
+
+    dcs = _inventory(tenant_a, tenant_b)
+    operator = make_user("adm_op", {tenant_a: "operator"})
+    mine = CustomTool(tenant=tenant_a, **PROD_WEB)
+    mine.save()
+    theirs = CustomTool(tenant=tenant_b, **{**PROD_WEB, "name": "b_secret_tool"})
+    theirs.save()
+    shared = CustomTool(tenant=None, **{**PROD_WEB, "name": "global_tool"})
+    shared.save()
+    client.force_login(operator)
+    page = client.get("/admin/mcp_gateway/customtool/").content.decode()
+    assert "prod_web_servers" in page and "global_tool" in page and "b_secret_tool" not in page
+    assert client.get(f"/admin/mcp_gateway/customtool/{theirs.pk}/change/").status_code == 404
+    assert client.get(f"/admin/mcp_gateway/customtool/{theirs.pk}/test/").status_code == 404
+    # a global tool is read-only for a tenant operator
+    assert client.post(f"/admin/mcp_gateway/customtool/{shared.pk}/change/",
+                       {"name": "renamed", "description": "x", "kind": "query"}).status_code == 403
+    shared.refresh_from_db()
+    assert shared.name == "global_tool"
+    # the add form offers only the caller's tenants
+    add = client.get("/admin/mcp_gateway/customtool/add/").content.decode()
+    assert "Tenant A" in add and "Tenant B" not in add
+    # a bad declaration is refused with the model's message
+    response = client.post("/admin/mcp_gateway/customtool/add/", {
+        "tenant": tenant_a.pk, "name": "bad_one", "description": "x", "kind": "query",
+        "parameters": "{}", "definition": json.dumps({"over": "spaceships"}), "roles": "[]", "enabled": "on"})
+    assert response.status_code == 200 and "&#x27;over&#x27; must be one of" in response.content.decode()
+    assert not CustomTool.objects.filter(name="bad_one").exists()
+    # Test: runs the query as the caller
+    change = client.get(f"/admin/mcp_gateway/customtool/{mine.pk}/change/").content.decode()
+    assert f"/admin/mcp_gateway/customtool/{mine.pk}/test/" in change
+    result = client.post(f"/admin/mcp_gateway/customtool/{mine.pk}/test/",
+                         {"params": json.dumps({"datacenter": dcs["a"].pk})}).content.decode()
+    assert "a-web1" in result and "b-web1" not in result
+    refused = client.post(f"/admin/mcp_gateway/customtool/{mine.pk}/test/", {"params": '{"datacenter": "x"}'})
+    assert "INVALID_PARAMS" in refused.content.decode()
