@@ -431,7 +431,9 @@ def test_tool_search_and_progressive_mode(mcp_server, make_user, tenant_a, tenan
     async def body():
         async with mcp_client(mcp_server.url, viewer_key) as client:
             data, err = await call(client, "tool_search", {"query": "connectivity"})
-            assert not err and data["tools"][0]["name"] == "check_links"
+            found = [t["name"] for t in data["tools"]]
+            assert not err and "check_links" in found[:2], found
+            assert "mesh_check" not in found  # a job: viewers may not start it
             assert data["tools"][0]["inputSchema"]["type"] == "object"
             data, _ = await call(client, "tool_search", {"query": "restart nginx"})
             assert "restart_nginx" not in {t["name"] for t in data["tools"]}  # the viewer may not call it
@@ -447,6 +449,10 @@ def test_tool_search_and_progressive_mode(mcp_server, make_user, tenant_a, tenan
             assert listed == {"search", "device_list", "device_get", "job_get", "tool_search"}
             data, _ = await call(client, "tool_search", {"query": "restart nginx"})
             assert data["tools"][0]["name"] == "restart_nginx"
+            data, _ = await call(client, "tool_search", {"query": "mesh connectivity"})
+            assert data["tools"][0]["name"] == "mesh_check", data["tools"][0]["name"]
+            data, _ = await call(client, "tool_search", {"query": "connectivity", "group": "mesh"})
+            assert {t["group"] for t in data["tools"]} == {"mesh"} and data["tools"][0]["name"] == "mesh_check"
             data, err = await call(client, "datacenter_list", {})  # not listed, still callable
             assert not err and data["count"] == 1
 
