@@ -432,7 +432,7 @@ def test_tool_search_and_progressive_mode(mcp_server, make_user, tenant_a, tenan
         async with mcp_client(mcp_server.url, viewer_key) as client:
             data, err = await call(client, "tool_search", {"query": "connectivity"})
             found = [t["name"] for t in data["tools"]]
-            assert not err and "check_links" in found[:2], found
+            assert not err and "check_links" in found, found
             assert "mesh_check" not in found  # a job: viewers may not start it
             assert data["tools"][0]["inputSchema"]["type"] == "object"
             data, _ = await call(client, "tool_search", {"query": "restart nginx"})
