@@ -114,7 +114,8 @@ def test_config_rendering_is_deterministic_and_masked(tenant_a, operator_a):
     assert pa.private_key not in text and "PrivateKey = ********" in text
     assert "Address = 198.19.10.1/24" in text and "ListenPort = 51820" in text and "MTU = 1380" in text
     assert "DNS = 198.19.10.53" in text
-    assert text.count("[Peer]") == 2 and f"PublicKey = {pb.public_key}" in text and pa.public_key not in text
+    assert text.count("[Peer]") == 2 and f"PublicKey = {pb.public_key}" in text
+    assert f"# This peer's public key: {pa.public_key}" in text and f"PublicKey = {pa.public_key}" not in text
     assert "AllowedIPs = 198.19.10.2/32, 10.8.0.0/24" in text and "Endpoint = 198.18.200.2:51820" in text
     assert "PersistentKeepalive = 15" in text
     filled = config.with_key(text, pa.private_key)
@@ -139,12 +140,19 @@ def test_rotation_keeps_old_key_until_applied(tenant_a, operator_a):
 
     mesh = mesh_of(tenant_a)
     pa, pb = add(operator_a, mesh, device(tenant_a, "a")), add(operator_a, mesh, device(tenant_a, "b"))
+
+    def install_all():
+        for peer in MeshPeer.objects.filter(mesh=mesh):
+            MeshPeer.objects.filter(pk=peer.pk).update(applied_digest=config.digest(config.render(peer)))
+
+    install_all()
+    assert services.outdated(mesh) == []
     old = pa.public_key
     rotated = services.rotate_key(Principal(operator_a), pa.pk)
     assert rotated.public_key != old and rotated.retired_public_key == old
-    assert services.confirm_rotations(mesh) == []  # not applied anywhere yet
-    for peer in MeshPeer.objects.filter(mesh=mesh):
-        MeshPeer.objects.filter(pk=peer.pk).update(applied_digest=config.digest(config.render(peer)))
+    assert {p.pk for p in services.outdated(mesh)} == {pa.pk, pb.pk}  # its own file has a new key too
+    assert services.confirm_rotations(mesh) == []  # not installed anywhere yet
+    install_all()
     assert services.confirm_rotations(mesh) == [pa.pk]
     assert MeshPeer.objects.get(pk=pa.pk).retired_public_key == ""
 
@@ -330,3 +338,93 @@ def test_admin_pages_picture_and_isolation(client, tenant_a, tenant_b, make_user
     assert mesh.peers.get(device=d).address.address == "198.19.10.3"
     r = client.post("/admin/mesh/meshpeer/add/", {"mesh": other_mesh.pk, "device": d.pk, "allowed_ips": "[]"})
     assert r.status_code == 200 and mesh.peers.count() == 3  # another tenant's mesh is not a choice
+
+
+# --- status and diagnoses from `wg show dump` text -------------------------------------------------
+def test_dump_parsing_status_and_diagnoses(tenant_a, operator_a):
+    from inventory.mesh import jobs
+
+    mesh = mesh_of(tenant_a)
+    a, b, c = (add(operator_a, mesh, device(tenant_a, n, f"198.18.200.{i}")) for i, n in enumerate("abc", 1))
+    now = 1_800_000_000
+
+    def dump(rows, link="up"):
+        lines = [f"PEER\t{pub}\t(none)\t{ep}\t198.19.10.0/32\t{hs}\t{rx}\t{tx}\t25" for pub, ep, hs, rx, tx in rows]
+        return "\n".join(lines + [f"LINK {link}"])
+
+    states = {
+        a.pk: jobs.parse_dump(dump([(b.public_key, "198.18.200.2:51820", now - 5, 100, 200),
+                                    (c.public_key, "(none)", 0, 0, 92)])),
+        b.pk: jobs.parse_dump(dump([(a.public_key, "203.0.113.9:40000", now - 300, 10, 20)])),
+        c.pk: jobs.parse_dump("NOIF Unable to access interface: No such device"),
+    }
+    assert states[a.pk]["peers"][b.public_key] == {"endpoint": "198.18.200.2:51820", "allowed_ips": "198.19.10.0/32",
+                                                   "handshake": now - 5, "rx": 100, "tx": 200}
+    assert jobs.classify(a, states[a.pk], now, 180) == ("up", "Last handshake 5 s ago.")
+    assert jobs.classify(b, states[b.pk], now, 180)[0] == "stale"
+    assert jobs.classify(c, states[c.pk], now, 180) == ("down", "Interface wg-m1 is not running.")
+    assert jobs.classify(a, {"interface": "unreachable", "peers": {}, "error": "timed out"}, now, 180)[0] == "unknown"
+    assert jobs.classify(a, jobs.parse_dump(dump([], "down")), now, 180)[0] == "down"
+    assert jobs.classify(a, jobs.parse_dump(dump([(b.public_key, "(none)", 0, 0, 0)])), now, 180) == (
+        "down", "No handshake with any peer.")
+
+    ok, fail = {"ok": True}, {"ok": False}
+    assert jobs.diagnose(a, b, states, ok) == ""
+    assert jobs.diagnose(a, c, states, fail) == "c: WireGuard interface wg-m1 is not running."
+    states[c.pk] = jobs.parse_dump(dump([(a.public_key, "198.18.200.1:51820", now - 3, 1, 1)]))
+    assert jobs.diagnose(a, c, states, fail) == "No handshake: key or endpoint mismatch."
+    assert jobs.diagnose(c, a, states, fail).startswith("Handshake but no traffic: check AllowedIPs")
+    assert "has no peer entry with b's current key" in jobs.diagnose(c, b, states, fail)
+    # NAT: b sees a at another endpoint than the configured one
+    assert jobs.nat_note(b, a, states) == ("b sees a at 203.0.113.9:40000, not at 198.18.200.1:51820: NAT in between.")
+    assert jobs.nat_note(a, b, states) == ""
+    probes = jobs.parse_probes("PROBE 198.19.10.2 ok 1234 tcp\nPROBE 198.19.10.3 fail 2000000 tcp\nnoise")
+    assert probes == {"198.19.10.2": {"ok": True, "rtt_ms": 1.23, "method": "tcp"},
+                      "198.19.10.3": {"ok": False, "rtt_ms": 2000.0, "method": "tcp"}}
+
+
+def test_private_keys_rotate_with_field_keys(tenant_a, operator_a, settings, tmp_path):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+    from django.db import connection
+
+    from inventory.fields import multifernet
+
+    old = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old]
+    peer = add(operator_a, mesh_of(tenant_a), device(tenant_a, "a"))
+    private = peer.private_key
+    new = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_field_keys", stdout=open(tmp_path / "out", "w"))
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    multifernet.cache_clear()
+    from inventory.mesh.models import MeshPeer
+
+    assert MeshPeer.objects.get(pk=peer.pk).private_key == private
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT private_key FROM mesh_meshpeer WHERE id = %s", [peer.pk])
+        assert Fernet(new.encode()).decrypt(cursor.fetchone()[0].encode()).decode() == private
+
+
+def test_admin_actions_start_jobs_and_delete_takes_the_network(client, tenant_a, make_user):
+    from inventory.jobs.models import DeviceAccess, Job
+    from inventory.mesh.models import Mesh
+    from inventory.models import Network
+
+    user = make_user("mesh_admin_b", {tenant_a: "admin"})
+    mesh = mesh_of(tenant_a)
+    peer = add(user, mesh, device(tenant_a, "alpha", "198.18.200.1"))
+    client.force_login(user)
+    r = client.post("/admin/mesh/mesh/", {"action": "check_connectivity", "_selected_action": [mesh.pk]}, follow=True)
+    assert "has no SSH access settings" in r.content.decode() and not Job.objects.exists()
+    DeviceAccess.objects.create(device=peer.device, host="198.18.200.1", secret="pw", credential_type="password")
+    r = client.post("/admin/mesh/mesh/", {"action": "check_connectivity", "_selected_action": [mesh.pk]}, follow=True)
+    job = Job.objects.get()
+    assert job.kind == "mesh_check" and job.params == {"mesh": mesh.pk} and f"job #{job.pk}" in r.content.decode()
+    r = client.post("/admin/mesh/mesh/", {"action": "apply_mesh", "_selected_action": [mesh.pk]}, follow=True)
+    join = Job.objects.get(kind="provisioning")
+    assert join.params["plan"][0]["action"] == "join_mesh" and join.device_id == peer.device_id
+    r = client.post("/admin/mesh/mesh/", {"action": "delete_selected", "_selected_action": [mesh.pk], "post": "yes"})
+    assert r.status_code == 302 and not Mesh.objects.exists()
+    assert not Network.objects.filter(pk=mesh.network_id).exists()

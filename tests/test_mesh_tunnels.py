@@ -164,6 +164,26 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
     r = rest(server.url, key, "GET", f"/api/mesh/meshes/{mesh.pk}/status/")
     assert r.status_code == 200 and [p["last_status"] for p in r.json()] == ["up", "up", "up"]
 
+    # key rotation: a new key for node1, installed everywhere; the old one is dropped after that
+    first = peers[0]
+    rotated, err = tool("mesh_rotate_key", {"peer_id": first.pk})
+    assert not err and rotated["peer"]["key_rotation_pending"] is True and rotated["outdated_peers"] == [
+        p.pk for p in peers]
+    applied, err = tool("mesh_apply", {"mesh_id": mesh.pk, "only_outdated": True})
+    assert not err and len(applied["jobs"]) == 3
+    _wait_jobs([j["job_id"] for j in applied["jobs"]], one_worker)
+    first = MeshPeer.objects.get(pk=first.pk)
+    assert first.public_key == rotated["peer"]["public_key"] and first.retired_public_key == ""
+    assert lab.machines[0].run(f"wg show {lab.machines[0].interface} public-key").stdout.strip() == first.public_key
+    assert first.public_key in lab.machines[1].run(f"wg show {lab.machines[1].interface} peers").stdout
+    for _ in range(20):
+        checked, err = tool("mesh_check", {"mesh_id": mesh.pk})
+        job = wait_job(checked["job_id"], worker=one_worker, timeout=90)
+        if job.result.get("reachable_pairs") == 6:
+            break
+        time.sleep(1)
+    assert job.result["reachable_pairs"] == 6, job.result["diagnoses"]
+
     # break one: node3's interface goes down; its row and column turn red with the diagnosis
     third = peers[2]
     lab.machines[2].run(f"ip link set {lab.machines[2].interface} down")
@@ -197,7 +217,8 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
     _wrong_private, wrong_public = keys.generate()
     MeshPeer.objects.filter(pk=third.pk).update(public_key=wrong_public)
     r = rest(server.url, key, "POST", f"/api/mesh/meshes/{mesh.pk}/apply/?only_outdated=1")
-    assert r.status_code == 202 and sorted(j["device"] for j in r.json()) == sorted([peers[0].device_id, peers[1].device_id])
+    # (node3's own file changes too: it names the public key on record)
+    assert r.status_code == 202 and sorted(j["device"] for j in r.json()) == sorted(p.device_id for p in peers)
     _wait_jobs([j["id"] for j in r.json()], one_worker)
     assert "updated" in " ".join(line.message for line in JobLogLine.objects.filter(job_id=r.json()[0]["id"]))
     r = rest(server.url, key, "POST", f"/api/mesh/meshes/{mesh.pk}/check/")
@@ -210,7 +231,7 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
 
     # the private keys never left: not in job params, results or logs, audit entries, MCP audit,
     # the worker's output or any API response
-    secrets = [p.private_key for p in MeshPeer.objects.filter(mesh=mesh)]
+    secrets = [p.private_key for p in MeshPeer.objects.filter(mesh=mesh)] + [peers[0].private_key]
     haystacks = [json.dumps(list(Job.objects.values("params", "result", "error", "step")), default=str),
                  "\n".join(JobLogLine.objects.values_list("message", flat=True)),
                  json.dumps(list(LogEntry.objects.values("changes", "changes_text", "additional_data")), default=str),
@@ -221,4 +242,4 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
         leaks = [i for i, text in enumerate(haystacks) if secret in text]
         assert not leaks, [haystacks[i][max(0, haystacks[i].index(secret) - 300):haystacks[i].index(secret) + 100]
                            for i in leaks]
-    assert Job.objects.filter(kind="mesh_check").count() == 3
+    assert Job.objects.filter(kind="mesh_check").count() >= 4

@@ -97,6 +97,10 @@ class MeshAdmin(TenantScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         return fields + ["tenant"] if obj is not None else fields
 
+    def delete_queryset(self, request, queryset):
+        for mesh in queryset:  # Mesh.delete() takes its overlay network along
+            mesh.delete()
+
     @admin.action(description="Install the configurations (join / update peers)")
     def apply_mesh(self, request, queryset):
         _start(self, request, queryset, services.apply)

@@ -59,6 +59,7 @@ def render(peer: MeshPeer, *, peers: list[MeshPeer] | None = None) -> str:
     mesh = peer.mesh
     prefix = ipam.parse_network(mesh.overlay_cidr).prefixlen
     lines = [f"# WireGuard mesh '{mesh.name}', peer '{peer.device.name}'. Managed by the inventory; edits are overwritten.",
+             f"# This peer's public key: {peer.public_key}",
              "[Interface]",
              f"Address = {peer.address.address}/{prefix}",
              KEY_LINE,

@@ -134,6 +134,22 @@ def _when(epoch: int):
     return datetime.fromtimestamp(epoch, dt_timezone.utc) if epoch else None
 
 
+def classify(peer: MeshPeer, state: dict, now: int, up_after: int) -> tuple[str, str]:
+    """A peer's status from its own dump: up (a handshake at most ``up_after`` s old), stale
+    (older), down (interface missing or down, or never a handshake), unknown (not readable)."""
+    latest = max((r["handshake"] for r in state["peers"].values()), default=0)
+    if state["interface"] == "unreachable":
+        return PeerStatus.UNKNOWN, f"Could not read the interface: {state['error']}"
+    if state["interface"] == "missing":
+        return PeerStatus.DOWN, f"Interface {peer.interface_name} is not running."
+    if state["interface"] == "down":
+        return PeerStatus.DOWN, f"Interface {peer.interface_name} is down."
+    if not latest:
+        return PeerStatus.DOWN, "No handshake with any peer."
+    age = now - latest
+    return (PeerStatus.UP if age <= up_after else PeerStatus.STALE), f"Last handshake {age} s ago."
+
+
 def gather(ctx: JobContext, mesh: Mesh, peers: list[MeshPeer], start: float, span: float) -> dict:
     """Every peer's dump: {peer id: state}; the peers' observed state saved."""
     from inventory.jobs.runner import Cancelled
@@ -161,18 +177,7 @@ def gather(ctx: JobContext, mesh: Mesh, peers: list[MeshPeer], start: float, spa
         latest = max((r["handshake"] for r in rows), default=0)
         seen = [s["peers"][peer.public_key]["endpoint"] for pk, s in states.items()
                 if pk != peer.pk and peer.public_key in s["peers"] and s["peers"][peer.public_key]["endpoint"]]
-        if state["interface"] == "unreachable":
-            status, why = PeerStatus.UNKNOWN, f"Could not read the interface: {state['error']}"
-        elif state["interface"] == "missing":
-            status, why = PeerStatus.DOWN, f"Interface {peer.interface_name} is not running."
-        elif state["interface"] == "down":
-            status, why = PeerStatus.DOWN, f"Interface {peer.interface_name} is down."
-        elif not latest:
-            status, why = PeerStatus.DOWN, "No handshake with any peer."
-        else:
-            age = int(now.timestamp()) - latest
-            status = PeerStatus.UP if age <= up_after else PeerStatus.STALE
-            why = f"Last handshake {age} s ago."
+        status, why = classify(peer, state, int(now.timestamp()), up_after)
         fields = {"last_check": now, "last_status": status, "last_result": why,
                   "rx_bytes": sum(r["rx"] for r in rows), "tx_bytes": sum(r["tx"] for r in rows),
                   "last_handshake": _when(latest), "reported_endpoint": sorted(seen)[0] if seen else ""}

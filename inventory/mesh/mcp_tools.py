@@ -79,9 +79,18 @@ def mesh_add_peer(ctx: ToolContext, args: dict) -> dict:
     peer = services.add_peer(ctx.principal, data)
     ctx.extra["tenant_id"] = peer.tenant_id
     outdated = [p.pk for p in services.outdated(peer.mesh)]
-    return {"peer": _peer(peer, ctx), "outdated_peers": outdated,
-            "message": f"Peer added; run mesh_apply(mesh_id={peer.mesh_id}) to install the configurations of "
-                       f"{len(outdated)} peer(s)."}
+    result = {"peer": _peer(peer, ctx), "outdated_peers": outdated,
+              "message": f"Peer added; run mesh_apply(mesh_id={peer.mesh_id}) to install the configurations of "
+                         f"{len(outdated)} peer(s)."}
+    if args.get("apply"):
+        result.update(_applied(ctx, peer.mesh_id))
+    return result
+
+
+def _applied(ctx: ToolContext, mesh_id) -> dict:
+    jobs = services.apply(ctx.principal, mesh_id, only_outdated=True)
+    return {"jobs": [{"job_id": j.pk, "device_id": j.device_id, "status": j.status} for j in jobs],
+            "message": f"{len(jobs)} provisioning job(s) queued (step join_mesh); follow them with job_get."}
 
 
 @_mapped
@@ -92,6 +101,8 @@ def mesh_remove_peer(ctx: ToolContext, args: dict) -> dict:
               "outdated_peers": [p.pk for p in services.outdated(gone["mesh"])]}
     if gone["installed"] and args.get("leave", True):
         result["leave_job_id"] = services.leave(ctx.principal, gone).pk
+    if args.get("apply"):
+        result.update(_applied(ctx, gone["mesh"].pk))
     return result
 
 
@@ -154,18 +165,25 @@ for tool in [
                      "mesh's network and a key pair generated (the private key is never shown). endpoint: host:port "
                      "the others reach it at (default: its primary address and the mesh port); allowed_ips: extra "
                      "networks routed behind it. Returns the peer and the peers whose configuration is now outdated.",
-         group=GROUP, action=Action.CHANGE, handler=mesh_add_peer,
+         group=GROUP, action=Action.CHANGE, handler=mesh_add_peer, open_world=True,
          input_schema=_obj({"mesh_id": _id("The mesh."), "device_id": _id("The device to add."),
                             "endpoint": {"type": "string", "maxLength": 262, "description": "host:port"},
                             "allowed_ips": {"type": "array", "items": {"type": "string", "maxLength": 49},
                                             "maxItems": 64, "description": "CIDRs behind the peer."},
                             "is_hub": {"type": "boolean"}, "enabled": {"type": "boolean"},
-                            "interface": {"type": "string", "maxLength": 15}}, ["mesh_id", "device_id"])),
+                            "interface": {"type": "string", "maxLength": 15},
+                            "apply": {"type": "boolean", "default": False,
+                                      "description": "Also start the jobs that install the outdated configurations "
+                                                     "(this peer's and the others')."}},
+                           ["mesh_id", "device_id"])),
     Tool(name="mesh_remove_peer", title="Remove a peer from a mesh",
          description="Remove a peer (its overlay address is freed). If its configuration was installed, a job takes "
                      "its interface down (leave=false: not). Returns the peers whose configuration is now outdated.",
          group=GROUP, action=Action.CHANGE, handler=mesh_remove_peer, destructive=True,
-         input_schema=_obj({"peer_id": _id("The peer."), "leave": {"type": "boolean", "default": True}}, ["peer_id"])),
+         input_schema=_obj({"peer_id": _id("The peer."), "leave": {"type": "boolean", "default": True},
+                            "apply": {"type": "boolean", "default": False,
+                                      "description": "Also update the remaining peers' configurations."}},
+                           ["peer_id"])),
     Tool(name="mesh_peers", title="List the peers of a mesh",
          description="Peers with overlay address, public key, endpoints, status (up, stale, down, unknown), last "
                      "handshake, transfer and the last check's finding.",
