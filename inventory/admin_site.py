@@ -32,19 +32,103 @@ class MemberAuthenticationForm(AdminAuthenticationForm):
             )
 
 
+def chrome(request) -> dict:
+    """Template context processor: the admin's header (title, user links) on pages that are not
+    admin views (/oauth-clients/, the consent page). Admin views pass their own, which win."""
+    site = admin.site
+    user = getattr(request, "user", None)
+    return {"site_header": site.site_header, "site_title": site.site_title, "site_url": site.site_url,
+            "has_permission": lambda: bool(user is not None and may_use_admin(user))}
+
+
 class InventoryAdminSite(admin.AdminSite):
     site_header = "Infrastructure inventory"
     site_title = "Inventory"
     index_title = "Dashboard"
     index_template = "admin/inventory_index.html"
     login_form = MemberAuthenticationForm
+    site_url = None  # no public site: the header's links are the dashboard, search, MCP and OAuth clients
 
     def has_permission(self, request):
-        return may_use_admin(request.user)
+        # the roles the request's principal reads anyway (once per request), not another query
+        user = request.user
+        if not (user.is_active and user.is_authenticated):
+            return False
+        return user.is_staff or user.is_superuser or bool(Principal.of(request).roles)
 
     def index(self, request, extra_context=None):
         extra = {"dashboard": dashboard(request), **(extra_context or {})}
         return super().index(request, extra_context=extra)
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("search/", self.admin_view(self.search_view), name="search"), *super().get_urls()]
+
+    def search_view(self, request):
+        """The global search box: devices, networks, datacenters (the /api/search/ service),
+        plus pools by name and addresses by exact IP or CIDR, grouped by kind."""
+        from django.template.response import TemplateResponse
+
+        q = (request.GET.get("q") or "").strip()[:200]
+        groups = global_search(request, q) if q else []
+        context = {**self.each_context(request), "title": f"Search: {q}" if q else "Search", "q": q,
+                   "groups": groups, "found": sum(len(g["rows"]) for g in groups)}
+        return TemplateResponse(request, "admin/global_search.html", context)
+
+
+SEARCH_LIMIT = 20
+
+
+def global_search(request, q: str) -> list[dict]:
+    from django.urls import reverse
+
+    from inventory import ipam
+    from inventory.models import IPAddress, IPPool
+    from inventory.services import search
+
+    principal = Principal.of(request)
+    found = search.search(principal, q, limit=SEARCH_LIMIT)
+    pools = IPPool.objects.restrict(principal, Action.VIEW).select_related("network")
+    addresses = IPAddress.objects.restrict(principal, Action.VIEW).select_related("device", "network")
+    try:
+        ip = ipam.parse_address(q)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        addresses = addresses.filter(address_key=ipam.key(ip))
+        pools = pools.filter(start_key__lte=ipam.key(ip), end_key__gte=ipam.key(ip))
+    else:
+        words = q.split()[:search.MAX_WORDS]
+        for word in words:
+            pools = pools.filter(name__icontains=word)
+            addresses = addresses.filter(dns_name__icontains=word)
+    kinds = [("Devices", "device", found["devices"]), ("Networks", "network", found["networks"]),
+             ("Datacenters", "datacenter", found["datacenters"]),
+             ("Pools", "ippool", list(pools.order_by("name", "pk")[:SEARCH_LIMIT])),
+             ("IP addresses", "ipaddress", list(addresses.order_by("address_key", "pk")[:SEARCH_LIMIT]))]
+    from inventory.models import Tenant
+
+    tenants = dict(Tenant.objects.restrict(principal, Action.VIEW).values_list("id", "name"))
+    groups = []
+    for label, model_name, rows in kinds:
+        if rows:
+            changelist = reverse(f"admin:inventory_{model_name}_changelist")
+            groups.append({"label": label, "more": f"{changelist}?q={q}", "rows": [
+                {"text": str(o), "url": reverse(f"admin:inventory_{model_name}_change", args=[o.pk]),
+                 "detail": _detail(o, tenants)} for o in rows]})
+    return groups
+
+
+def _detail(obj, tenants: dict) -> str:
+    """What tells two similar hits apart, from what is already loaded (no query per row)."""
+    parts = [tenants.get(obj.tenant_id, "")]
+    for attr in ("network", "device"):
+        if getattr(obj, f"{attr}_id", None) and attr in getattr(obj, "_state").fields_cache:
+            parts.append(f"{attr}: {getattr(obj, attr)}")
+    if getattr(obj, "status", ""):
+        parts.append(obj.get_status_display())
+    return " · ".join(p for p in parts if p)
 
 
 def dashboard(request) -> dict:
@@ -57,10 +141,29 @@ def dashboard(request) -> dict:
              ("pools", IPPool), ("addresses", IPAddress)]
     rows = {t["id"]: {"tenant": t["name"], **{k: 0 for k, _ in kinds}} for t in tenants}
     for label, model in kinds:
-        counts = (model.objects.restrict(principal, Action.VIEW).order_by()
-                  .values("tenant_id").annotate(n=Count("pk")).values_list("tenant_id", "n"))
-        for tenant_id, n in counts:
+        for tenant_id, n in counts_per_tenant(model, principal):
             if tenant_id in rows:
                 rows[tenant_id][label] = n
     totals = {k: sum(r[k] for r in rows.values()) for k, _ in kinds}
     return {"rows": list(rows.values()), "totals": totals, "kinds": [k for k, _ in kinds]}
+
+
+def counts_per_tenant(model, principal) -> list[tuple[int, int]]:
+    """``[(tenant id, rows)]`` of what the principal sees. Devices and addresses (the big tables)
+    come from the shared cache of :mod:`inventory.counting`, under the same generation as the
+    REST lists' counts (bumped when a row is created or deleted), so the dashboard does not
+    scan a million rows per request."""
+    import hashlib
+
+    from inventory import counting
+    from inventory.caching import cached
+
+    qs = (model.objects.restrict(principal, Action.VIEW).order_by()
+          .values("tenant_id").annotate(n=Count("pk")).values_list("tenant_id", "n"))
+    label = model._meta.label
+    if label not in counting.COUNTED or qs.query.is_empty():
+        return list(qs)
+    sql, params = qs.query.sql_with_params()
+    digest = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:32]
+    return cached(f"inv:tenant-counts:{label}:{digest}", (counting.generation(label),),
+                  lambda: ([tuple(r) for r in qs], counting.COUNT_TIMEOUT))

@@ -19,12 +19,13 @@ COUNTED = ("inventory.Device", "inventory.IPAddress")
 COUNT_TIMEOUT = 3600
 
 
-def _generation(label: str) -> str:
+def generation(label: str) -> str:
+    """The cache generation of ``label``'s counts (bumped on every creation and deletion)."""
     return f"count:{label}"
 
 
 def bump_counts(*models) -> None:
-    bump(*(_generation(m._meta.label) for m in models))
+    bump(*(generation(m._meta.label) for m in models))
 
 
 def count(queryset, *, unfiltered: bool) -> int:
@@ -39,4 +40,4 @@ def count(queryset, *, unfiltered: bool) -> int:
         return bare.count()
     sql, params = bare.query.sql_with_params()
     digest = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:32]
-    return cached(f"inv:count:{label}:{digest}", (_generation(label),), lambda: (bare.count(), COUNT_TIMEOUT))
+    return cached(f"inv:count:{label}:{digest}", (generation(label),), lambda: (bare.count(), COUNT_TIMEOUT))

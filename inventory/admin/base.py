@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.utils import NestedObjects, get_fields_from_path
+from django.core.paginator import Paginator
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import FieldDoesNotExist
 from django.db import router
@@ -135,11 +136,19 @@ class RestrictedLookupsMixin:
             field.queryset = _restricted(field.queryset, request, Action.CHANGE)
         return field
 
+    #: ``function(queryset, term) -> queryset`` from :mod:`inventory.services.search`: the
+    #: changelist search (and autocompletes) then match as /api/search/ does; None: search_fields
+    search_filter = None
+
     def get_search_results(self, request, queryset, search_term):
         # autocomplete (AutocompleteJsonView) calls this with get_queryset's result;
         # restrict again in case a caller passes an unrestricted queryset.
         queryset = _restricted(queryset, request, Action.VIEW)
-        return super().get_search_results(request, queryset, search_term)
+        if self.search_filter is None:
+            return super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return queryset, False
+        return type(self).search_filter(queryset, search_term), False
 
     def get_deleted_objects(self, objs, request):
         """The confirmation page lists what a delete takes with it. If that reaches objects the
@@ -215,9 +224,33 @@ class HistoryMixin:
         return TemplateResponse(request, "auditlog/object_history.html", context)
 
 
+#: changelist query parameters that do not narrow the rows (ordering, page, popup plumbing)
+NON_FILTERING = frozenset({"o", "p", "_popup", "_to_field", "_changelist_filters", "_facets"})
+
+
+class CountingPaginator(Paginator):
+    """The changelist's count: for an unfiltered list, the shared cached count of
+    :mod:`inventory.counting` (the one the REST lists use), so no request scans the table."""
+
+    unfiltered = False
+
+    @property
+    def count(self):
+        if "count" not in self.__dict__:
+            from inventory import counting
+
+            self.__dict__["count"] = counting.count(self.object_list, unfiltered=self.unfiltered)
+        return self.__dict__["count"]
+
+
 class TenantScopedAdmin(HistoryMixin, TenantScopedMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # no second COUNT(*) over the whole table
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = CountingPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        paginator.unfiltered = not (set(request.GET) - NON_FILTERING)
+        return paginator
 
     def get_object(self, request, object_id, from_field=None):
         # Another tenant's object, or none at all: the same 404 before any permission

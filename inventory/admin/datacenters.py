@@ -1,23 +1,30 @@
 from django.contrib import admin
-from django.db.models import Count
 
-from inventory.models import Datacenter
+from inventory.models import Datacenter, Device, Network
+from inventory.services import search
+from inventory.utilisation import count_of
 
 from .base import TenantScopedAdmin
+from .widgets import linked
 
 
 @admin.register(Datacenter)
 class DatacenterAdmin(TenantScopedAdmin):
-    list_display = ["name", "tenant", "location", "device_count", "network_count"]
+    list_display = ["name", "tenant_link", "location", "device_count", "network_count"]
     list_filter = ["tenant"]
     list_select_related = ["tenant"]
     search_fields = ["name", "location", "description"]
     autocomplete_fields = ["tenant"]
 
+    tenant_link = linked("tenant")
+
     def get_queryset(self, request):
+        # one correlated COUNT per listed row (not a GROUP BY join over every device)
         return super().get_queryset(request).annotate(
-            _devices=Count("devices", distinct=True), _networks=Count("networks", distinct=True)
-        )
+            _devices=count_of(Device, "datacenter"), _networks=count_of(Network, "datacenter"))
+
+    # the matching and indexes of /api/search/ (words, tags, domains; IP- and CIDR-aware)
+    search_filter = search.filter_datacenters
 
     @admin.display(description="Devices", ordering="_devices")
     def device_count(self, obj):

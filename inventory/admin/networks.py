@@ -1,61 +1,167 @@
 from django.contrib import admin
-from django.db.models import Count
+from django.utils.html import format_html
 
+from inventory import ipam, utilisation
 from inventory.models import IPAddress, IPPool, Network
+from inventory.services import search
 
 from .base import TenantScopedAdmin, TenantScopedInline
+from .widgets import badge, link, linked, utilisation_bar
+
+#: addresses shown per page on a network's page (the rest: the paginated address list)
+ADDRESSES_PER_PAGE = 50
 
 
 class PoolInline(TenantScopedInline):
     model = IPPool
-    fields = ["name", "start_address", "end_address", "description"]
-
-
-class NetworkAddressInline(TenantScopedInline):
-    model = IPAddress
-    fk_name = "network"
-    fields = ["address", "status", "device", "dns_name", "pool"]
-    readonly_fields = ["pool"]
-    autocomplete_fields = ["device"]
-    max_num = 500
-    verbose_name_plural = "IP addresses (first 500; use the IP address list for more)"
+    fields = ["name", "start_address", "end_address", "description", "usage"]
+    readonly_fields = ["usage"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("device", "pool")
+        return utilisation.with_used(super().get_queryset(request))
+
+    @admin.display(description="Utilisation")
+    def usage(self, obj):
+        return utilisation_bar(utilisation.of(obj)) if obj.pk else "-"
+
+
+class UtilisationColumns:
+    """Size, used, free and a bar, from one correlated COUNT per listed row."""
+
+    def get_queryset(self, request):
+        return utilisation.with_used(super().get_queryset(request))
+
+    @admin.display(description="Size")
+    def size(self, obj):
+        return utilisation.of(obj).size
+
+    @admin.display(description="Used", ordering="_used")
+    def used(self, obj):
+        return obj._used
+
+    @admin.display(description="Free")
+    def free(self, obj):
+        return utilisation.of(obj).free
+
+    @admin.display(description="Utilisation")
+    def usage(self, obj):
+        return utilisation_bar(utilisation.of(obj))
 
 
 @admin.register(Network)
-class NetworkAdmin(TenantScopedAdmin):
-    list_display = ["name", "subnet", "vlan_id", "datacenter", "tenant", "address_count"]
+class NetworkAdmin(UtilisationColumns, TenantScopedAdmin):
+    list_display = ["name", "subnet", "vlan_id", "datacenter_link", "tenant_link", "size", "used", "free", "usage"]
     list_filter = ["tenant", "family", "datacenter"]
     list_select_related = ["tenant", "datacenter"]
     search_fields = ["name", "subnet", "description"]
     autocomplete_fields = ["tenant", "datacenter"]
-    inlines = [PoolInline, NetworkAddressInline]
+    readonly_fields = ["usage_summary", "address_page"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "name", "subnet", "vlan_id", "datacenter", "description"]}),
+        ("Utilisation", {"fields": ["usage_summary"]}),
+        ("Addresses", {"fields": ["address_page"]}),
+    ]
+    # addresses are not inlined wholesale (a /16 holds 65,534): a page of them, and a link
+    inlines = [PoolInline]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_addresses=Count("addresses"))
+    tenant_link = linked("tenant")
+    datacenter_link = linked("datacenter")
 
-    @admin.display(description="Addresses", ordering="_addresses")
-    def address_count(self, obj):
-        return obj._addresses
+    def get_fieldsets(self, request, obj=None):
+        return self.fieldsets if obj else self.fieldsets[:1]
+
+    # the matching and indexes of /api/search/ (words, tags, domains; IP- and CIDR-aware)
+    search_filter = search.filter_networks
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._request = request  # address_page paginates with ?addresses=N
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="Utilisation")
+    def usage_summary(self, obj):
+        u = utilisation.of(obj)
+        return format_html("{} <p>{} usable addresses, {} recorded, {} free; {} pool(s).</p>",
+                           utilisation_bar(u), u.size, u.used, u.free, obj.pools.count())
+
+    @admin.display(description="Addresses")
+    def address_page(self, obj):
+        from django.core.paginator import Paginator
+        from django.urls import reverse
+
+        request = getattr(self, "_request", None)
+        number = request.GET.get("addresses", 1) if request else 1
+        rows = (IPAddress.objects.restrict(request, "view") if request else IPAddress.objects.none()).filter(
+            network=obj).select_related("device", "pool").order_by("address_key")
+        page = Paginator(rows, ADDRESSES_PER_PAGE).get_page(number)
+        listing = reverse("admin:inventory_ipaddress_changelist") + f"?network__id__exact={obj.pk}"
+        body = format_html(
+            "<table><thead><tr><th>Address</th><th>Status</th><th>Device</th><th>DNS name</th><th>Pool</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html("".join(["{}"] * len(page.object_list)), *[format_html(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                link(a, a.address), badge(a.status, a.get_status_display()), link(a.device), a.dns_name or "-",
+                a.pool.name if a.pool else "-") for a in page.object_list]) if page.object_list else "")
+        nav = format_html(
+            '<p class="paginator">Page {} of {} ({} addresses). {}{} <a href="{}">Open the address list</a></p>',
+            page.number, page.paginator.num_pages, page.paginator.count,
+            format_html('<a href="?addresses={}">‹ previous</a> ', page.previous_page_number()) if page.has_previous() else "",
+            format_html('<a href="?addresses={}">next ›</a> ', page.next_page_number()) if page.has_next() else "",
+            listing)
+        return format_html("{}{}", body, nav)
 
 
 @admin.register(IPPool)
-class IPPoolAdmin(TenantScopedAdmin):
-    list_display = ["name", "network", "start_address", "end_address", "tenant"]
+class IPPoolAdmin(UtilisationColumns, TenantScopedAdmin):
+    list_display = ["name", "network_link", "start_address", "end_address", "tenant_link", "size", "used", "free",
+                    "usage"]
     list_filter = ["tenant"]
     list_select_related = ["tenant", "network"]
     search_fields = ["name", "description", "network__name"]
     autocomplete_fields = ["network"]
     exclude = ["tenant"]
+    readonly_fields = ["usage"]
+
+    tenant_link = linked("tenant")
+    network_link = linked("network")
 
 
 @admin.register(IPAddress)
 class IPAddressAdmin(TenantScopedAdmin):
-    list_display = ["address", "status", "network", "pool", "device", "dns_name", "tenant"]
-    list_filter = ["status", "tenant"]
+    list_display = ["address", "status_badge", "network_link", "pool_link", "device_link", "dns_name", "tenant_link"]
+    list_filter = ["status", "tenant", "network"]
     list_select_related = ["tenant", "network", "pool", "device"]
     search_fields = ["address", "dns_name", "description", "device__name"]
     autocomplete_fields = ["network", "pool", "device"]
     exclude = ["tenant"]
+
+    tenant_link = linked("tenant")
+    network_link = linked("network")
+    pool_link = linked("pool")
+    device_link = linked("device")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+    def get_search_results(self, request, queryset, search_term):
+        # an address (or CIDR) is looked up by its sortable key, exactly, not as a substring
+        term = search_term.strip()
+        try:
+            address = ipam.parse_address(term)
+        except ValueError:
+            address = None
+        if address is not None:
+            return _restricted_all(self, request, queryset).filter(address_key=ipam.key(address)), False
+        if "/" in term:
+            try:
+                net = ipam.parse_network(term)
+            except ValueError:
+                net = None
+            if net is not None:
+                lo, hi = ipam.key(int(net.network_address)), ipam.key(int(net.broadcast_address))
+                return _restricted_all(self, request, queryset).filter(address_key__gte=lo, address_key__lte=hi), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+def _restricted_all(model_admin, request, queryset):
+    return TenantScopedAdmin.get_search_results(model_admin, request, queryset, "")[0]
