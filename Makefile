@@ -50,3 +50,4 @@ demo: migrate
 
 bench: install
 	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python benchmarks/admin_bench.py

@@ -1,0 +1,118 @@
+"""Admin benchmark: the admin's pages against the REST device list of the same run, as ratios.
+
+    DATABASE_URL=postgres://... python benchmarks/admin_bench.py [--devices 100000] [--requests 30]
+
+Uses the data set of ``benchmarks/run.py`` (3 tenants, ``--devices`` devices, a /16 with 60,000
+addresses), in-process with Django's test client (no HTTP: the admin's own cost), warm. For a
+superuser and a tenant operator side by side: p50/p95 in ms, queries per request, HTML size, and
+the ratio to the REST device list's p50 (and for searches, p95 to the REST search's p95).
+Targets (issue 19): <= 15 queries on every page for both roles; p50 <= 5x the REST list; the
+60k-address network page <= 10x and < 200 KB; admin search p95 <= 5x the REST search p95.
+Seeding 1,000,000 devices takes many minutes: ``--devices 1000000`` when the machine allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import run as rest_bench  # noqa: E402
+
+MAX_QUERIES = 15
+RATIO_PAGE = 5.0
+RATIO_NETWORK = 10.0
+MAX_NETWORK_HTML = 200_000
+
+
+def timed(client, path, requests, **headers):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(path, **headers)  # warm (caches, connections)
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(path, **headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path, **headers)
+    samples.sort()
+    return {"p50_ms": round(statistics.median(samples), 2),
+            "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 2),
+            "queries": len(ctx.captured_queries), "html_bytes": len(response.content)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=rest_bench.DEVICES)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--reseed", action="store_true")
+    args = parser.parse_args(argv)
+
+    url = rest_bench.bench_database_url()
+    rest_bench.ensure_database(url)
+    rest_bench.setup_django(url, ROOT / "var" / "bench")
+    rest_bench.DEVICES = args.devices
+    data = rest_bench.seed(args.reseed)
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from inventory.models import Device, Membership, Network, Tenant
+
+    settings.ALLOWED_HOSTS = ["*"]
+    users = get_user_model().objects
+    root, _ = users.get_or_create(username="bench-root", defaults={"is_superuser": True, "is_staff": True})
+    operator, _ = users.get_or_create(username="bench-operator")
+    Membership.objects.get_or_create(user=operator, tenant=Tenant.objects.get(pk=data["tenants"][0]),
+                                     defaults={"role": "operator"})
+    device = Device.objects.filter(tenant_id=data["tenants"][0]).order_by("pk").first()
+    network = Network.objects.get(pk=data["network_id"])
+    pages = {
+        "dashboard": "/admin/",
+        "device_changelist": "/admin/inventory/device/",
+        "device_search_word": f"/admin/inventory/device/?q={rest_bench.NEEDLE}",
+        "device_search_ip": "/admin/inventory/device/?q=10.20.0.7",
+        "device_filter_tag": "/admin/inventory/device/?tags__name=prod",
+        "device_change": f"/admin/inventory/device/{device.pk}/change/",
+        "device_history": f"/admin/inventory/device/{device.pk}/history/",
+        "network_change_60k": f"/admin/inventory/network/{network.pk}/change/",
+        "network_changelist": "/admin/inventory/network/",
+        "ipaddress_changelist": "/admin/inventory/ipaddress/",
+        "global_search_ip": "/admin/search/?q=10.20.0.7",
+    }
+    key = rest_bench.api_key()
+    rest_client = Client()
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    rest = {"device_list": timed(rest_client, "/api/devices/?limit=50", args.requests, **bearer),
+            "search": timed(rest_client, f"/api/search/?q={rest_bench.NEEDLE}", args.requests, **bearer)}
+    report = {"devices": args.devices, "rest": rest, "admin": {}, "checks": {}}
+    for role, user in (("superuser", root), ("operator", operator)):
+        client = Client()
+        client.force_login(user)
+        for name, path in pages.items():
+            result = timed(client, path, args.requests)
+            base = rest["search"]["p95_ms"] if "search" in name else rest["device_list"]["p50_ms"]
+            stat = result["p95_ms"] if "search" in name else result["p50_ms"]
+            result["ratio"] = round(stat / base, 2) if base else None
+            limit = RATIO_NETWORK if name.startswith("network_change") else RATIO_PAGE
+            ok = result["queries"] <= MAX_QUERIES and result["ratio"] is not None and result["ratio"] <= limit
+            if name.startswith("network_change"):
+                ok = ok and result["html_bytes"] < MAX_NETWORK_HTML
+            report["admin"][f"{name}@{role}"] = result
+            report["checks"][f"{name}@{role}"] = "ok" if ok else "MISSED"
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
