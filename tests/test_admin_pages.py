@@ -138,3 +138,14 @@ def test_chrome_on_every_page(client, sites):
         body = client.get(path).content.decode()
         assert 'rel="icon"' in body and 'id="mcp-topbar"' in body, path
         assert "Log out" in body and "View site" not in body, path
+
+
+def test_history_lists_real_fields_only(client, sites):
+    grow(sites["a"], 0, 2)
+    client.force_login(sites["operator"])
+    device = Device.objects.filter(tenant=sites["a"]).order_by("pk").first()
+    net = Network.objects.filter(tenant=sites["a"]).first()
+    for path in (f"/admin/inventory/device/{device.pk}/history/", f"/admin/inventory/network/{net.pk}/history/"):
+        body = client.get(path).content.decode()
+        assert "web-0000" in body or "net-" in body
+        assert ".None" not in body and "inventory.IPAddress" not in body, path

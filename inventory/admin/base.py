@@ -209,6 +209,12 @@ class HistoryMixin:
         entries = LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp")
         paginator = self.get_paginator(request, entries, self.auditlog_history_per_page)
         page_obj = paginator.get_page(request.GET.get("p", 1))
+        real = {f.name for f in self.model._meta.concrete_fields} | {f.name for f in self.model._meta.many_to_many}
+        for entry in page_obj:
+            # creation entries also list reverse relations ("Addresses: None → ...IPAddress.None"):
+            # show the model's own fields only (display only; the stored entry is unchanged)
+            if isinstance(entry.changes, dict):
+                entry.changes = {k: v for k, v in entry.changes.items() if k in real}
         context = {
             **self.admin_site.each_context(request),
             "title": f"History: {obj}",
