@@ -99,7 +99,7 @@ def seed(reseed: bool = False) -> dict:
     from django.db import connection, transaction
 
     from inventory import ipam
-    from inventory.counting import bump_counts
+    from inventory.runtime.counting import bump_counts
     from inventory.models import Device, IPAddress, IPPool, Membership, Network, Tag, Tenant
 
     if reseed:

@@ -53,7 +53,7 @@ class UvicornServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "inventory.asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
-             "--loop", "inventory.serving:loop_factory"],
+             "--loop", "inventory.runtime.serving:loop_factory"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60

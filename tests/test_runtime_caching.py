@@ -1,5 +1,5 @@
-"""Generation-checked cache entries (inventory.caching) and what uses them: resolved credentials
-(oauth.credentials), MCP tool-group rows and unfiltered list counts (inventory.counting).
+"""Generation-checked cache entries (inventory.runtime.caching) and what uses them: resolved credentials
+(oauth.credentials), MCP tool-group rows and unfiltered list counts (inventory.runtime.counting).
 
 The cross-process tests run a real uvicorn on the test database and change data from this
 process: the server must never answer from a stale entry.
@@ -13,13 +13,15 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from inventory import caching
-from inventory.counting import bump_counts, count
+from inventory.runtime import caching
+from inventory.runtime.counting import bump_counts, count
 from inventory.models import Device, Membership, Tenant
 from inventory.tenancy import Principal
 from oauth.credentials import CredentialRef, authenticate_bearer
 from oauth.models import ApiKey
 from tests.servers import UvicornServer
+
+pytestmark = pytest.mark.fast_paths("cached_credentials", "cached_counts")
 
 
 # --- the mechanism ------------------------------------------------------------------------
