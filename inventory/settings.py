@@ -155,7 +155,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache and Celery broker ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "inventory.runtime.redis_cache.SharedPoolRedisCache", "LOCATION": REDIS_URL,
+    CACHES = {"default": {"BACKEND": "inventory.runtime.redis_cache.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": "cache"}}  # clear() deletes these keys only: the broker's share the database
 else:
     CACHES = {

@@ -215,7 +215,7 @@ def test_clearing_the_cache_leaves_the_brokers_keys_in_the_shared_redis_database
 
     from django.core.cache import cache
 
-    client = cache._cache.get_client(write=True)
+    client = cache.client.get_client(write=True)
     foreign = f"test-broker-queue-{uuid.uuid4().hex}"
     client.set(foreign, b"a queued task")
     try:
@@ -233,7 +233,7 @@ def test_set_many_without_timeout_stores_every_value_without_expiry():
 
     cache.set_many({"forever-a": ("tokens", 1), "forever-b": [2]}, None)
     assert cache.get_many(["forever-a", "forever-b"]) == {"forever-a": ("tokens", 1), "forever-b": [2]}
-    client = cache._cache.get_client(write=True)
+    client = cache.client.get_client(write=True)
     assert client.ttl(cache.make_key("forever-a")) == -1  # no expiry
     cache.set_many({"soon": 1}, 30)
     assert 0 < client.ttl(cache.make_key("soon")) <= 30
