@@ -461,3 +461,34 @@ def test_parallel_exhaustion_gives_conflicts_never_duplicates(tenant_a, make_use
     assert sorted(results) == sorted(f"10.9.0.{i}" for i in range(10, 20))
     assert len(errors) == 22 and all(isinstance(e, Conflict) and e.status_code == 409 for e in errors)
     assert IPAddress.objects.filter(network=net).count() == 10
+
+
+def test_the_allocation_function_comes_from_its_sql_file_with_the_log_entry_models_table():
+    """Migration 0006 reads inventory/sql/allocate_address.v3.sql and fills in the table of
+    django-auditlog's log entry model (get_logentry_model()), nothing hard-coded."""
+    import importlib
+
+    from auditlog import get_logentry_model
+    from django.db import connection
+
+    migration = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    statements = migration.statements(connection.schema_editor())  # it only quotes the table's name
+    table = connection.ops.quote_name(get_logentry_model()._meta.db_table)
+    assert len(statements) == 3 and all("CREATE OR REPLACE FUNCTION" in s for s in statements)
+    allocate = statements[-1]
+    assert "{logentry}" not in allocate and allocate.count(table) == 4
+    assert f"INSERT INTO {table} SELECT" in allocate and f"NULL::{table}," in allocate
+
+
+@pytest.mark.postgres
+def test_the_installed_allocation_function_is_the_sql_files():
+    import importlib
+
+    from django.db import connection
+
+    migration = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    allocate = migration.statements(connection.schema_editor())[-1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'inventory_allocate_address'")
+        (installed,) = cursor.fetchone()
+    assert installed.strip() == allocate.split("$$")[1].strip()

@@ -316,7 +316,7 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
     The target is known (see _target: usually no query), the row validated, and its audit log
     entry made by django-auditlog itself, with stand-ins for what the search decides (the
     address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migrations
-    0003, 0004) locks the network, checks the target is still as known, finds the address from
+    0003, 0004; now inventory/sql/allocate_address.v3.sql, migration 0006) locks the network, checks the target is still as known, finds the address from
     the target's search hint, inserts both rows and raises the hint, in one statement. The
     post_save receivers then run as after any save (auditlog's excepted: its entry is in).
     """
