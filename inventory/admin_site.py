@@ -150,13 +150,13 @@ def dashboard(request) -> dict:
 
 def counts_per_tenant(model, principal) -> list[tuple[int, int]]:
     """``[(tenant id, rows)]`` of what the principal sees. Devices and addresses (the big tables)
-    come from the shared cache of :mod:`inventory.counting`, under the same generation as the
+    come from the shared cache of :mod:`inventory.runtime.counting`, under the same generation as the
     REST lists' counts (bumped when a row is created or deleted), so the dashboard does not
     scan a million rows per request."""
     import hashlib
 
-    from inventory import counting
-    from inventory.caching import cached
+    from inventory.runtime import counting
+    from inventory.runtime.caching import cached
 
     qs = (model.objects.restrict(principal, Action.VIEW).order_by()
           .values("tenant_id").annotate(n=Count("pk")).values_list("tenant_id", "n"))
@@ -166,4 +166,4 @@ def counts_per_tenant(model, principal) -> list[tuple[int, int]]:
     sql, params = qs.query.sql_with_params()
     digest = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:32]
     return cached(f"inv:tenant-counts:{label}:{digest}", (counting.generation(label),),
-                  lambda: ([tuple(r) for r in qs], counting.COUNT_TIMEOUT))
+                  lambda: ([tuple(r) for r in qs], counting.COUNT_TIMEOUT), mechanism="cached_counts")

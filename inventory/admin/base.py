@@ -236,14 +236,14 @@ NON_FILTERING = frozenset({"o", "p", "_popup", "_to_field", "_changelist_filters
 
 class CountingPaginator(Paginator):
     """The changelist's count: for an unfiltered list, the shared cached count of
-    :mod:`inventory.counting` (the one the REST lists use), so no request scans the table."""
+    :mod:`inventory.runtime.counting` (the one the REST lists use), so no request scans the table."""
 
     unfiltered = False
 
     @property
     def count(self):
         if "count" not in self.__dict__:
-            from inventory import counting
+            from inventory.runtime import counting
 
             self.__dict__["count"] = counting.count(self.object_list, unfiltered=self.unfiltered)
         return self.__dict__["count"]
