@@ -106,7 +106,7 @@ def test_network_allocation_records_the_pool_holding_the_address(api, operator_a
 
 def test_allocation_refuses_unknown_query_parameters(api, operator_a, net):
     r = api(operator_a).post(f"/api/networks/{net.pk}/next-ip/?ordering=id", {}, format="json")
-    assert r.status_code == 400 and "ordering" in r.json()["detail"]
+    assert r.status_code == 400 and "ordering" in r.json()["non_field_errors"][0]
     assert not IPAddress.objects.exists()
 
 

@@ -181,7 +181,8 @@ def test_device_saved_with_addresses_tags_domains(api, operator_a, world):
     ([{"ip": "10.0.0.30"}, {"ip": "10.0.0.30"}], "listed twice"),
     ([{"ip": "10.0.0.5"}], "already assigned to device 'dev-a'"),
     ("10.0.0.30", "list"),
-    ([{"address": "10.0.0.30"}], "required"),
+    ([{"address": "10.0.0.30"}], "Unknown field"),
+    ([{}], "required"),
 ])
 def test_device_with_a_bad_address_writes_nothing(api, operator_a, world, addresses, message):
     before = (Device.objects.count(), IPAddress.objects.count(), Tag.objects.count())
@@ -234,7 +235,7 @@ def test_device_filters(api, operator_a, world):
     assert c.get("/api/devices/?status=exploded").status_code == 400
     assert c.get("/api/devices/?datacenter_id=abc").status_code == 400
     r = c.get("/api/devices/?colour=red")
-    assert r.status_code == 400 and "colour" in r.json()["detail"]
+    assert r.status_code == 400 and "colour" in r.json()["non_field_errors"][0]
 
 
 # --- relationships -------------------------------------------------------------------------------
@@ -427,7 +428,7 @@ def test_detail_routes_take_no_filters(api, viewer_a, world):
     c = api(viewer_a)
     assert c.get(f"/api/devices/{device.pk}/?brief=1").status_code == 200
     r = c.get(f"/api/devices/{device.pk}/?status=offline")
-    assert r.status_code == 400 and "status" in r.json()["detail"]
+    assert r.status_code == 400 and "status" in r.json()["non_field_errors"][0]
     assert c.get(f"/api/networks/{world['a']['network'].pk}/next-ip/?ordering=id").status_code == 400
 
 
@@ -444,7 +445,7 @@ def test_pagination(api, viewer_a, world):
 def test_malformed_json_and_wrong_content(api, operator_a):
     c = api(operator_a)
     r = c.generic("POST", "/api/datacenters/", "{not json", content_type="application/json")
-    assert r.status_code == 400 and "JSON parse error" in r.json()["detail"]
+    assert r.status_code == 400 and "JSON parse error" in r.json()["non_field_errors"][0]
     r = c.generic("POST", "/api/datacenters/", json.dumps(["a", "list"]), content_type="application/json")
     assert r.status_code == 400
     r = c.generic("POST", "/api/datacenters/", "[" * 100000 + "]" * 100000, content_type="application/json")

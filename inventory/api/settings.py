@@ -31,7 +31,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "inventory.api.filtersets.StrictFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "inventory.api.filtersets.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "inventory.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -57,6 +57,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from this server, never from the internet
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "inventory.api.schema.error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "DeviceStatusEnum": "inventory.models.devices.DeviceStatus",
         "AddressStatusEnum": "inventory.models.addresses.AddressStatus",

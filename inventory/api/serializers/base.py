@@ -12,6 +12,7 @@ Context keys: ``principal`` (required unless ``request`` carries one), ``request
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
@@ -201,7 +202,26 @@ def _copy_field(field: serializers.Field) -> serializers.Field:
     return clone
 
 
-class InventorySerializer(serializers.ModelSerializer):
+#: form fields the browsable API adds to what it posts
+IGNORED_INPUT = frozenset({"csrfmiddlewaretoken"})
+
+
+class StrictInput:
+    """Serializer mixin: a field the serializer does not have is a 400 naming it and the writable
+    fields, not silently dropped (``{"colour": "red"}`` would otherwise be accepted). Read-only
+    fields that are sent (a GET's body sent back) are ignored, as DRF does."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            fields = self.fields
+            unknown = sorted(k for k in data if k not in fields and k not in IGNORED_INPUT)
+            if unknown:
+                writable = ", ".join(name for name, f in fields.items() if not f.read_only)
+                raise serializers.ValidationError({name: [f"Unknown field. Writable fields: {writable}."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class InventorySerializer(StrictInput, serializers.ModelSerializer):
     """Base of every API serializer: sparse fields, tenant handling, permission-checked save.
 
     Subclasses set ``Meta.model``, ``Meta.fields``, and optionally:

@@ -7,13 +7,13 @@ from rest_framework import serializers
 from inventory.ipam import parse_address
 from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType, Tag
 
-from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField,
+from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField, StrictInput,
                    TenantOwnedSerializer)
 
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$")
 
 
-class DeviceAddressSerializer(serializers.Serializer):
+class DeviceAddressSerializer(StrictInput, serializers.Serializer):
     """One address of a device, written with the device: ``{"ip": "192.168.1.100", "type": "ipv4"}``."""
 
     id = serializers.IntegerField(read_only=True)

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from inventory.models import Datacenter, Device, IPPool, Network
 
-from .base import RestrictedRelatedField, SelfLinkField, TenantOwnedSerializer
+from .base import RestrictedRelatedField, SelfLinkField, StrictInput, TenantOwnedSerializer
 
 
 class NetworkSerializer(TenantOwnedSerializer):
@@ -42,7 +42,7 @@ class IPPoolSerializer(TenantOwnedSerializer):
         return attrs
 
 
-class NextIPRequestSerializer(serializers.Serializer):
+class NextIPRequestSerializer(StrictInput, serializers.Serializer):
     """Body of POST .../next-ip/: what to record with the allocated address."""
 
     device = RestrictedRelatedField(Device, required=False, allow_null=True, default=None,
