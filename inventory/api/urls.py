@@ -41,7 +41,15 @@ class APIRootView(routers.APIRootView):
 
 
 class Router(routers.DefaultRouter):
+    """DRF's router; the list endpoint also takes PUT/PATCH/DELETE with a list (bulk operations)."""
+
     APIRootView = APIRootView
+    routes = [
+        routers.DefaultRouter.routes[0]._replace(mapping={
+            **routers.DefaultRouter.routes[0].mapping,
+            "put": "bulk_update", "patch": "bulk_partial_update", "delete": "bulk_destroy"}),
+        *routers.DefaultRouter.routes[1:],
+    ]
 
 
 router = Router()
