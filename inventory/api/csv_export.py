@@ -20,6 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from inventory.threads import run_sync
 
 CHUNK_ROWS = 500
+REFERENCE_KEYS = {"id", "url", "display", "name"}
 #: a spreadsheet runs a cell starting with these as a formula (CSV injection): such text gets a leading '
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -32,8 +33,8 @@ def cell(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        if "id" in value and ("name" in value or "display" in value):
-            return cell(value.get("name") or value.get("display"))
+        if value and set(value) <= REFERENCE_KEYS:  # a reference (or the parts ?fields picked)
+            return cell(next(value[k] for k in ("name", "display", "id", "url") if k in value))
         return json.dumps(value, sort_keys=True)
     if isinstance(value, (list, tuple)):
         if all(not isinstance(v, (dict, list, tuple)) for v in value):
