@@ -226,7 +226,11 @@ def test_rest_crud_peers_config_and_isolation(tenant_a, tenant_b, operator_a, op
     assert other.get(f"/api/mesh/meshes/{mesh['id']}/").status_code == 404
     assert other.get(f"/api/mesh/peers/{p1['id']}/config/").status_code == 404
     assert other.get("/api/mesh/meshes/").json()["count"] == 0
-    assert other.get(f"/api/mesh/peers/?mesh={mesh['id']}").json()["count"] == 0
+    r = other.get(f"/api/mesh/peers/?mesh={mesh['id']}")  # another tenant's mesh in a filter: "not visible"
+    assert r.status_code == 400 and "not visible" in r.json()["mesh"][0]
+    assert other.get(f"/api/mesh/peers/?mesh_id={mesh['id']}").status_code == 400
+    assert client.get(f"/api/mesh/peers/?mesh={mesh['name']}").json()["count"] == client.get(
+        f"/api/mesh/peers/?mesh_id={mesh['id']}").json()["count"] >= 1
     assert other.post(f"/api/mesh/meshes/{mesh['id']}/check/").status_code == 404
     assert other.delete(f"/api/mesh/peers/{p1['id']}/").status_code == 404
     foreign = device(tenant_b, "theirs")
