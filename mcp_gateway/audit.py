@@ -9,7 +9,7 @@ import socket
 
 from django.db import router
 
-from inventory import precompiled
+from inventory.runtime import precompiled
 
 from .models import AuthKind, McpCall
 
@@ -41,7 +41,7 @@ def auth_kind(principal, transport: str) -> str:
 
 
 def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(), outcome, error_code="",
-           error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None):
+           error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None, custom=None):
     """Write one McpCall row; never raises (an audit failure is logged, not shown to the client)."""
     try:
         user = getattr(principal, "user", None)
@@ -67,13 +67,15 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             ip=ip or None,
             user_agent=(user_agent or "")[:300],
             served_by=f"{HOST}:{os.getpid()}"[:100],
+            custom_tool_id=custom[0] if custom else None,
+            tool_version=custom[1] if custom else None,
         ))
     except Exception:  # pragma: no cover - the database is gone; the call itself already ended
         logger.exception("could not write the MCP audit row for %s", tool_name)
 
 
 def _insert(row: McpCall) -> None:
-    """INSERT ``row`` with a statement compiled once (``inventory.precompiled``).
+    """INSERT ``row`` with a statement compiled once (``inventory.runtime.precompiled``).
 
     Every MCP call writes one row; ``McpCall.objects.create()`` spends more on compiling the
     same statement each time than on the insert. The values are prepared by the model's own
@@ -82,5 +84,5 @@ def _insert(row: McpCall) -> None:
     with django-auditlog); a receiver added later would have to be called from here.
     """
     fields = [f for f in McpCall._meta.concrete_fields if not f.primary_key]
-    if precompiled.insert(row, router.db_for_write(McpCall), fields) is None:  # pragma: no cover
-        McpCall.objects.bulk_create([row])  # a field whose value is an expression
+    if precompiled.insert(row, router.db_for_write(McpCall), fields) is None:
+        McpCall.objects.bulk_create([row])  # FAST_PATHS off, or a field whose value is an expression

@@ -14,8 +14,9 @@ from rest_framework.settings import api_settings
 
 from inventory.api import csv_export
 from inventory.api.permissions import tenancy_action
+from inventory import runtime
 from inventory.api.serializers.base import REF_KEYS, reference_fields, with_related
-from inventory.precompiled import get_visible
+from inventory.runtime.precompiled import get_visible
 from inventory.services.common import as_drf_validation_error, check, delete_object, get_for
 from inventory.tenancy import Action, Principal
 
@@ -124,7 +125,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
 
     def plain_queryset(self) -> bool:
         """Is the list queryset just the restricted model (no view-specific narrowing)?
-        Then an unfiltered list's count may come from the cache (inventory.counting)."""
+        Then an unfiltered list's count may come from the cache (inventory.runtime.counting)."""
         return type(self).get_queryset is InventoryViewSet.get_queryset
 
     def get_base_context(self):
@@ -163,7 +164,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
         return queryset
 
     def get_object(self):
-        if self.plain_queryset() and self.lookup_field == "pk":
+        if self.plain_queryset() and self.lookup_field == "pk" and runtime.enabled("precompiled_reads"):
             # the object as get_queryset() would read it, from a statement compiled once per shape
             self.check_detail_query_params()
             serializer_class, wanted = self.get_serializer_class(), self.requested_fields()

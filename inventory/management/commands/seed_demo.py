@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from inventory import ipam
-from inventory.counting import bump_counts
 from inventory.management.cli import Progress, WithExamples
+from inventory.runtime.counting import bump_counts
 from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Membership, Network, Tag, Tenant,
 )
