@@ -2,7 +2,7 @@
 pick, streamed in chunks so a large export never sits in memory.
 
 The view checks the query (filters, ordering, fields: a 400 as for JSON) before the first byte;
-each chunk is then read and rendered in a worker thread of the pool (:mod:`inventory.threads`),
+each chunk is then read and rendered in a worker thread of the pool (:mod:`inventory.runtime.threads`),
 with the same serializer and batch loaders as a JSON page, and the bytes go out from the event
 loop between chunks.
 """
@@ -17,7 +17,7 @@ from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
-from inventory.threads import run_sync
+from inventory.runtime.threads import run_sync
 
 CHUNK_ROWS = 500
 REFERENCE_KEYS = {"id", "url", "display", "name"}
