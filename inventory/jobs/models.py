@@ -21,6 +21,7 @@ class JobKind(models.TextChoices):
     DISCOVERY_SCAN = "discovery_scan", "Discovery scan"
     PROVISIONING = "provisioning", "Provisioning"
     COMMAND = "command", "Command"
+    ROLE_TEST = "role_test", "Role test (compare with the machine)"
 
 
 class JobStatus(models.TextChoices):
