@@ -294,6 +294,19 @@ class RoleAssignmentInline(TenantScopedInline):
     ordering = ["position", "id"]
     verbose_name_plural = "Roles (in order)"
 
+    # on the change page only (the add form keeps its fields; roles are assigned once the device exists)
+    def has_view_permission(self, request, obj=None):
+        return obj is not None and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return obj is not None and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is not None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and super().has_delete_permission(request, obj)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "role":
