@@ -390,7 +390,7 @@ def test_yaml_export_import_round_trip(tenant_a, device_a, operator_a):
     assert resp.json()["id"] == copy["id"] and resp.json()["defaults"] == {"port": 81}
     # bad documents
     for bad in ("- just a list", "kind: role\nname: x\nunknown: 1", "kind: role\nname: [", "kind: blueprint\nname: x",
-                "kind: role\nname: x\ndependencies: [nope]"):
+                "kind: role\nname: x\ndependencies: [nope]", "kind: role\nname: x\ndefaults: &a {k: 1}\ndescription: *a"):
         resp = client.post("/api/roles/import/", {"document": bad}, format="json")
         assert resp.status_code == 400, (bad, resp.content)
     result, is_error = mcp(operator_a, "role_get", {"id": role["id"], "format": "yaml"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -45,23 +46,11 @@ class GlobalAware:
         return can(Principal.of(request), action, obj)
 
 
-class RoleChildInline(GlobalAware, admin.StackedInline):
-    extra = 0
+class RoleChildInline(GlobalAware, TenantScopedInline):
+    """A part of a role: editable when the role is (global roles: superusers only)."""
 
-    def _can(self, request, action, obj=None):
-        return super()._can(request, Action.CHANGE if action != Action.VIEW else action, obj)
-
-    def has_view_permission(self, request, obj=None):
-        return self._can(request, Action.VIEW, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return self._can(request, Action.CHANGE, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self._can(request, Action.CHANGE, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._can(request, Action.CHANGE, obj)
+    template = "admin/edit_inline/stacked.html"
+    show_change_link = False
 
 
 class RoleTemplateInline(RoleChildInline):
@@ -88,7 +77,7 @@ class RoleStepInline(RoleChildInline):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
-class RoleDependencyInline(RoleChildInline, admin.TabularInline):
+class RoleDependencyInline(RoleChildInline):
     model = RoleDependency
     fk_name = "role"
     fields = ["position", "depends_on"]
@@ -286,26 +275,35 @@ class SecretAdmin(ScopedAdmin):
         super().save_model(request, obj, form, change)
 
 
+class OptionalInlineFormSet(BaseInlineFormSet):
+    """A POST without this inline's fields (a script, an older form) leaves the assignments as
+    they are, instead of failing on the missing management form."""
+
+    def __init__(self, data=None, files=None, *args, **kwargs):
+        prefix = kwargs.get("prefix") or self.get_default_prefix()
+        self.absent = data is not None and f"{prefix}-TOTAL_FORMS" not in data
+        if self.absent:
+            data = files = None
+        super().__init__(data, files, *args, **kwargs)
+
+    def is_valid(self):
+        return True if self.absent else super().is_valid()
+
+    def save(self, commit=True):
+        if self.absent:
+            self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+            return []
+        return super().save(commit)
+
+
 class RoleAssignmentInline(TenantScopedInline):
     model = RoleAssignment
+    formset = OptionalInlineFormSet
     fk_name = "device"
     fields = ["position", "role", "variables", "effective"]
     readonly_fields = ["effective"]
     ordering = ["position", "id"]
     verbose_name_plural = "Roles (in order)"
-
-    # on the change page only (the add form keeps its fields; roles are assigned once the device exists)
-    def has_view_permission(self, request, obj=None):
-        return obj is not None and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return obj is not None and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return obj is not None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return obj is not None and super().has_delete_permission(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -58,6 +58,8 @@ def parse(text: str) -> dict:
     if len(text.encode()) > MAX_DOCUMENT_BYTES:
         raise exceptions.ValidationError({"document": [f"Larger than {MAX_DOCUMENT_BYTES} bytes."]})
     try:
+        if any(isinstance(token, yaml.AliasToken) for token in yaml.scan(text)):  # no "billion laughs"
+            raise exceptions.ValidationError({"document": ["YAML aliases (*name) are not accepted."]})
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise exceptions.ValidationError({"document": [f"Not valid YAML: {exc}"]}) from None

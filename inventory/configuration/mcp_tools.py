@@ -59,6 +59,27 @@ def _in(serializer_class, partial=False) -> dict:
     return serializer_schema(serializer_class(context={"principal": None}), mode="input", partial=partial)
 
 
+REF = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
+ARRAY = {"type": "array", "items": {"type": "object"}}
+ROLE_TEST_OUT = with_error({"type": "object", "properties": {
+    "role": REF, "device": REF, "ok": {"type": "boolean", "description": "No rendering error."},
+    "files": {**ARRAY, "description": "Each template rendered: path, mode, owner, group, content, step."},
+    "steps": {**ARRAY, "description": "Each step: commands, files, only_if, unless, error."},
+    "variables": {**ARRAY, "description": "key, value, scope, source."},
+    "secrets": {"type": "array", "items": {"type": "string"}, "description": "Secret names used (masked)."},
+    "errors": {**ARRAY, "description": "kind (syntax|undefined|schema|sandbox|size|timeout|error), template, "
+                                       "line, message."},
+    "compare_job_id": {"type": "integer"}, "message": {"type": "string"}},
+    "required": ["role", "device", "ok", "files", "steps", "variables", "errors"]})
+EFFECTIVE_OUT = with_error({"type": "object", "properties": {
+    "device": REF, "roles": ARRAY,
+    "variables": {**ARRAY, "description": "key, value, scope (the winning one), source, overrides."},
+    "secrets": {**ARRAY, "description": "name, scope, id (never the value)."},
+    "precedence": {"type": "array", "items": {"type": "string"}}},
+    "required": ["device", "roles", "variables", "secrets"]})
+REMOVED = with_error({"type": "object", "properties": {
+    "removed": {"type": "boolean"}, "device_id": {"type": "integer"}, "role_id": {"type": "integer"},
+    "display": {"type": "string"}}, "required": ["removed", "device_id", "role_id"]})
 DELETED = with_error({"type": "object", "properties": {"deleted": {"type": "boolean"}, "id": {"type": "integer"},
                                                          "display": {"type": "string"}}, "required": ["deleted", "id"]})
 
@@ -221,7 +242,7 @@ def _tools() -> list[Tool]:
              description="Delete a role (refused while it is assigned or another role depends on it).",
              input_schema=_obj({"id": ID}, ["id"]), output_schema=DELETED, destructive=True, idempotent=True),
         Tool(name="role_test", title="Test a role against a device", group=GROUP, action=Action.VIEW,
-             handler=role_test, read_only=True, idempotent=True,
+             handler=role_test, read_only=True, idempotent=True, output_schema=ROLE_TEST_OUT,
              description="Render every template and step of the role for the device without running anything: "
                          "files, commands (secrets shown as «secret:NAME»), variables with their scopes and all "
                          "errors (undefined variables with line, schema, sandbox, size/time caps). compare=true "
@@ -237,11 +258,11 @@ def _tools() -> list[Tool]:
                                 "variables": {"type": "object", "description": "Overrides of the role's defaults."},
                                 "position": {"type": "integer", "minimum": 0}}, ["device_id", "role_id"])),
         Tool(name="device_remove_role", title="Remove a role from a device", group=GROUP, action=Action.CHANGE,
-             handler=device_remove_role, destructive=True, idempotent=True,
+             handler=device_remove_role, destructive=True, idempotent=True, output_schema=REMOVED,
              description="Remove a role assignment (nothing changes on the machine).",
              input_schema=_obj({"device_id": ID, "role_id": ID}, ["device_id", "role_id"])),
         Tool(name="device_variables", title="Effective variables of a device", group=GROUP, action=Action.VIEW,
-             handler=device_variables, read_only=True, idempotent=True,
+             handler=device_variables, read_only=True, idempotent=True, output_schema=EFFECTIVE_OUT,
              description="Each variable of the device with its value and winning scope (global < tenant < "
                          "datacenter < role default < role assignment < device), the planned roles, and the "
                          "secret names it can use (never values).",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -145,60 +145,59 @@ SCOPE_PARAMS = [OpenApiParameter("scope", enum=ScopeLevel.values),
                 OpenApiParameter("scope_id", int, description="Tenant, datacenter or device id of the scope.")]
 
 
-class VariableListView(ConfigView):
-    serializer_class = VariableSerializer
-    queryset = Variable.objects.none()
+class ScopedListView(ConfigView):
+    """List (optionally at one scope) and set (create or replace at that scope and key)."""
 
-    @extend_schema(parameters=SCOPE_PARAMS)
+    model = None
+    setter = None
+
+    def rows(self, request):
+        return services.scoped_rows(self.principal, self.model, request.query_params.get("scope"),
+                                    request.query_params.get("scope_id"))
+
     def get(self, request):
-        qs = services.scoped_rows(self.principal, Variable, request.query_params.get("scope"),
-                                  request.query_params.get("scope_id"))
-        return self.page(qs, VariableSerializer)
+        return self.page(self.rows(request), self.serializer_class)
 
-    @extend_schema(request=VariableSerializer, responses={200: VariableSerializer})
     def post(self, request):
-        variable = services.set_variable(self.principal, request.data)
-        return Response(VariableSerializer(variable, context={"principal": self.principal}).data)
+        row = type(self).setter(self.principal, request.data)
+        return Response(self.serializer_class(row, context={"principal": self.principal}).data)
 
 
-class VariableDetailView(ConfigView):
-    serializer_class = VariableSerializer
+class ScopedDetailView(ConfigView):
+    model = None
 
     def get(self, request, pk):
-        return Response(VariableSerializer(services.get_visible(self.principal, Variable, pk),
-                                           context={"principal": self.principal}).data)
+        return Response(self.serializer_class(services.get_visible(self.principal, self.model, pk),
+                                              context={"principal": self.principal}).data)
 
     def delete(self, request, pk):
-        services.delete_scoped(self.principal, Variable, pk)
+        services.delete_scoped(self.principal, self.model, pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SecretListView(ConfigView):
-    serializer_class = SecretSerializer
-    queryset = Secret.objects.none()
-
-    @extend_schema(parameters=SCOPE_PARAMS)
-    def get(self, request):
-        qs = services.scoped_rows(self.principal, Secret, request.query_params.get("scope"),
-                                  request.query_params.get("scope_id")).select_related("changed_by").defer("value")
-        return self.page(qs, SecretSerializer)
-
-    @extend_schema(request=SecretSerializer, responses={200: SecretSerializer})
-    def post(self, request):
-        secret = services.set_secret(self.principal, request.data)
-        return Response(SecretSerializer(secret, context={"principal": self.principal}).data)
+@extend_schema_view(get=extend_schema(parameters=SCOPE_PARAMS),
+                    post=extend_schema(request=VariableSerializer, responses={200: VariableSerializer}))
+class VariableListView(ScopedListView):
+    model, serializer_class, queryset = Variable, VariableSerializer, Variable.objects.none()
+    setter = staticmethod(services.set_variable)
 
 
-class SecretDetailView(ConfigView):
-    serializer_class = SecretSerializer
+@extend_schema_view(get=extend_schema(parameters=SCOPE_PARAMS),
+                    post=extend_schema(request=SecretSerializer, responses={200: SecretSerializer}))
+class SecretListView(ScopedListView):
+    model, serializer_class, queryset = Secret, SecretSerializer, Secret.objects.none()
+    setter = staticmethod(services.set_secret)
 
-    def get(self, request, pk):
-        return Response(SecretSerializer(services.get_visible(self.principal, Secret, pk),
-                                         context={"principal": self.principal}).data)
+    def rows(self, request):
+        return super().rows(request).select_related("changed_by").defer("value")
 
-    def delete(self, request, pk):
-        services.delete_scoped(self.principal, Secret, pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+
+class VariableDetailView(ScopedDetailView):
+    model, serializer_class = Variable, VariableSerializer
+
+
+class SecretDetailView(ScopedDetailView):
+    model, serializer_class = Secret, SecretSerializer
 
 
 class DeviceRolesView(ConfigView):
