@@ -3,7 +3,6 @@
 import environ
 
 from inventory.jobs.conf import JOBS_PLAN_PROVIDERS as _providers
-from inventory.jobs.conf import MCP_TOOL_MODULES as _mcp_modules
 
 _env = environ.Env()
 
@@ -14,4 +13,6 @@ CONFIGURATION_RENDER_MAX_BYTES = _env.int("CONFIGURATION_RENDER_MAX_BYTES", defa
 #: devices with roles are provisioned from their roles; others by the next provider
 _ROLE_PLAN = "inventory.configuration.plans.role_plan"
 JOBS_PLAN_PROVIDERS = _providers if _ROLE_PLAN in _providers else [_ROLE_PLAN, *_providers]
-MCP_TOOL_MODULES = [*_mcp_modules, "inventory.configuration.mcp_tools"]
+#: appended to MCP_TOOL_MODULES by inventory.settings after every app's settings (each app's conf
+#: extends the jobs' list, so the last import would drop the others' modules)
+CONFIGURATION_MCP_TOOL_MODULES = ["inventory.configuration.mcp_tools"]

@@ -7,7 +7,7 @@ A role's steps are rows ``(type, args, timeout, only_if, unless)``. A step *type
 writes a file (content sent on stdin, never on the command line). Preview (role test) and run
 (provisioning) use the same expansion; only ``secret()`` differs.
 
-Adding a step type from another app (e.g. the mesh's ``join_mesh``), at import time of a module
+Adding a step type from another app, at import time of a module
 loaded by its ``AppConfig.ready()``::
 
     from inventory.configuration.steps import Operation, register
@@ -17,7 +17,7 @@ loaded by its ``AppConfig.ready()``::
         return [Operation.file("/etc/wireguard/wg0.conf", conf, mode="0600"),
                 Operation.shell("systemctl restart wg-quick@wg0")]
 
-    register("join_mesh", expand, schema={"type": "object", "properties": {"config": {"type": "string"}},
+    register("configure_tunnel", expand, schema={"type": "object", "properties": {"config": {"type": "string"}},
                                           "required": ["config"], "additionalProperties": False},
              template_args=("config",), description="Write the WireGuard config and restart the tunnel.")
 

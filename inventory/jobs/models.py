@@ -21,6 +21,8 @@ class JobKind(models.TextChoices):
     DISCOVERY_SCAN = "discovery_scan", "Discovery scan"
     PROVISIONING = "provisioning", "Provisioning"
     COMMAND = "command", "Command"
+    MESH_STATUS = "mesh_status", "Mesh status"
+    MESH_CHECK = "mesh_check", "Mesh connectivity check"
     ROLE_TEST = "role_test", "Role test (compare with the machine)"
 
 

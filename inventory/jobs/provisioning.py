@@ -35,8 +35,7 @@ def ssh_target(ctx: JobContext, device: Device) -> ssh.Target:
 
 def execute(ctx: JobContext, target: ssh.Target, command: str, timeout: int,
             stdin: bytes | None = None) -> ssh.CommandResult:
-    """Run ``command`` on the target (``stdin``: bytes sent as its standard input, e.g. a file's
-    content, so it never appears on a command line or in the log)."""
+    """Run ``command`` over SSH (``stdin``: its input, e.g. a file with a secret in it)."""
     ctx.log(f"Running on {target.username}@{target.host}:{target.port}: {command[:500]}")
     try:
         result = asyncio.run(ssh.run_command(

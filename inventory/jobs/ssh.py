@@ -160,7 +160,9 @@ def _reason(exc: BaseException) -> str:
 async def run_command(target: Target, command: str, *, timeout: float, output_limit: int,
                       connect_timeout: float = 15.0, stdin: bytes | None = None) -> CommandResult:
     """Run one command; on timeout the channel is closed and partial output kept.
-    ``stdin``: bytes written to the command's standard input (then end of file)."""
+
+    ``stdin``: bytes sent as the command's standard input (then end of file). Secret content
+    goes there, never into the command: asyncssh logs commands (INFO), not channel data."""
     conn = await _connect(target, connect_timeout)
     out, err = {}, {}
     timed_out = False
