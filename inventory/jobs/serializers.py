@@ -112,6 +112,8 @@ class ProvisionRequestSerializer(StrictInput, serializers.Serializer):
                                                "device's datacenter's networks).")
     scripts = ScriptStepSerializer(many=True, required=False, max_length=50,
                                    help_text="Script steps instead of the configured plan (Django template syntax).")
+    force = serializers.BooleanField(default=False, help_text="Run the device's roles even if one fails its "
+                                                              "role test (rendering errors).")
 
     def validate(self, attrs):
         device, network = attrs["device"], attrs.get("network")

@@ -107,7 +107,7 @@ class MeshPeerViewSet(InventoryViewSet):
     tenancy_actions = {"destroy": Action.CHANGE, "config": Action.VIEW, "rotate_key": Action.CHANGE}
 
     def get_queryset(self):
-        return super().get_queryset().select_related("mesh", "device", "address")
+        return super().get_queryset().select_related("mesh", "device", "address", "second_address")
 
     def create(self, request, *args, **kwargs):
         return Response({"detail": "Add peers with POST /api/mesh/meshes/{id}/peers/."},
