@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "auditlog",
     "inventory",
     "inventory.jobs",
+    "inventory.configuration",
     "inventory.mesh",
     "oauth",
     "mcp_gateway",
@@ -220,7 +221,10 @@ from inventory.api.settings import *  # noqa: E402,F401,F403
 from oauth.conf import *  # noqa: E402,F401,F403
 from mcp_gateway.conf import *  # noqa: E402,F401,F403
 from inventory.jobs.conf import *  # noqa: E402,F401,F403
+from inventory.configuration.conf import *  # noqa: E402,F401,F403
 from inventory.mesh.conf import *  # noqa: E402,F401,F403
+
+MCP_TOOL_MODULES = [*MCP_TOOL_MODULES, *CONFIGURATION_MCP_TOOL_MODULES]  # noqa: F405
 
 # Housekeeping (inventory.tasks.maintenance): expired OAuth grants and never-authorized
 # registered clients hourly, MCP audit rows past MCP_AUDIT_RETENTION_DAYS daily.
@@ -235,7 +239,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # asyncssh logs every command line at INFO; rendered role commands may carry secrets
+        "asyncssh": {"level": env.str("ASYNCSSH_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

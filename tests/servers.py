@@ -68,7 +68,9 @@ class UvicornServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"uvicorn did not start: {self.output()}")
+        output = self.output()
+        self.__exit__(None, None, None)  # a `with` body that never ran will not call it: stop the server here
+        raise RuntimeError(f"uvicorn did not start: {output}")
 
     def output(self) -> str:
         self.log.flush()

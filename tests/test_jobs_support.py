@@ -188,15 +188,25 @@ class SSHServer:
 
         async def handle(process):
             local = await asyncio.create_subprocess_shell(
-                process.command or "true", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                process.command or "true", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, start_new_session=True)
 
             async def pump(source, sink):
                 while chunk := await source.read(65536):
                     sink.write(chunk)
 
+            async def feed():  # the client's stdin (file uploads), then end of file
+                try:
+                    while chunk := await process.stdin.read(65536):
+                        local.stdin.write(chunk)
+                        await local.stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    local.stdin.close()
+
             try:
-                await asyncio.gather(pump(local.stdout, process.stdout), pump(local.stderr, process.stderr))
+                await asyncio.gather(feed(), pump(local.stdout, process.stdout), pump(local.stderr, process.stderr))
                 process.exit(await local.wait())
             except (asyncssh.Error, OSError, asyncio.CancelledError, BrokenPipeError):
                 pass

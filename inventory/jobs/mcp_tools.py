@@ -85,6 +85,8 @@ def provisioning_trigger(ctx: ToolContext, args: dict) -> dict:
     data = {"device": args["device_id"]}
     if args.get("network_id"):
         data["network"] = args["network_id"]
+    if args.get("force"):
+        data["force"] = True
     return _started(services.start_provisioning(ctx.principal, data))
 
 
@@ -160,10 +162,13 @@ TOOLS = [
                            ["discovered_id", "name"])),
     Tool(name="provisioning_trigger", title="Provision a device",
          description="Run the device's provisioning plan over SSH (allocate a primary address if it has none, "
-                     "run each script step, mark it active). Returns the job id at once.",
+                     "run the steps of its roles (role_test first; a failing role refuses unless force) or the "
+                     "default scripts, mark it active). Returns the job id at once.",
          group="provisioning", action="execute", handler=provisioning_trigger, open_world=True,
          input_schema=_obj({"device_id": _int("Device to provision."),
-                            "network_id": _int("Network to allocate the primary address from (optional).")},
+                            "network_id": _int("Network to allocate the primary address from (optional)."),
+                            "force": {"type": "boolean", "default": False,
+                                      "description": "Run the device's roles even if one fails its role test."}},
                            ["device_id"])),
     Tool(name="provisioning_status", title="Provisioning status",
          description="Status, progress and each step's outcome of a provisioning job.",

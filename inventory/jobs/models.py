@@ -23,6 +23,7 @@ class JobKind(models.TextChoices):
     COMMAND = "command", "Command"
     MESH_STATUS = "mesh_status", "Mesh status"
     MESH_CHECK = "mesh_check", "Mesh connectivity check"
+    ROLE_TEST = "role_test", "Role test (compare with the machine)"
 
 
 class JobStatus(models.TextChoices):

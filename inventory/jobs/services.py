@@ -90,6 +90,8 @@ def start_provisioning(principal: Principal, data: dict) -> Job:
                           status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
         raise Conflict(f"{device} is already being provisioned.")
     params = {"network": attrs["network"].pk if attrs.get("network") else None}
+    if attrs.get("force"):
+        params["force"] = True
     params["plan"] = build_plan(device, params, scripts=attrs.get("scripts"))
     return create_job(principal, JobKind.PROVISIONING, device, params)
 
