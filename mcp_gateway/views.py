@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.views import APIView
 
 from inventory.tenancy import Action, Principal
@@ -70,9 +71,8 @@ class AuditLogView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(parameters=[AuditQuerySerializer], responses={200: inline_serializer("McpAuditPage", {
-        "items": McpCallSerializer(many=True), "count": serializers.IntegerField(),
-        "limit": serializers.IntegerField(), "offset": serializers.IntegerField(),
-        "has_more": serializers.BooleanField()})})
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": McpCallSerializer(many=True)})})
     def get(self, request):
         principal = Principal.of(request)
         if principal.missing_scopes(Action.VIEW):
@@ -94,7 +94,12 @@ class AuditLogView(APIView):
             qs = qs.filter(outcome=q["outcome"])
         if "since" in q:
             qs = qs.filter(created__gte=q["since"])
-        count = qs.count()
-        rows = list(qs.order_by("-created", "-id")[q["offset"]:q["offset"] + q["limit"]])
-        return Response({"items": McpCallSerializer(rows, many=True).data, "count": count, "limit": q["limit"],
-                         "offset": q["offset"], "has_more": q["offset"] + len(rows) < count})
+        # the envelope of every other list: count, next, previous, results
+        paginator = AuditPagination()
+        rows = paginator.paginate_queryset(qs.order_by("-created", "-id"), request, self)
+        return paginator.get_paginated_response(McpCallSerializer(rows, many=True).data)
+
+
+class AuditPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = MAX_LIMIT

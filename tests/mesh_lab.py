@@ -7,7 +7,7 @@ Layout (all names carry a random suffix, so runs never meet):
   198.18.N.0/24 (a benchmarking range): those addresses exist only inside the namespaces;
 - ``/etc/netns/<ns>/wireguard``, which ``ip netns exec`` mounts over ``/etc/wireguard`` for the
   processes of that namespace: each machine has its own /etc/wireguard;
-- an SSH server (tests/mesh_sshd.py) on port 22 of each machine, running commands there, with
+- an SSH server (tests/mesh_sshd.py) on port 22 of each machine (all its addresses), running commands there, with
   wireguard-go as wg-quick's userspace implementation (no kernel module needed).
 
 ``stop()`` kills every process in the namespaces (the SSH servers and the wireguard-go daemons
@@ -106,8 +106,9 @@ class Lab:
             machine.etc_wireguard.mkdir(parents=True, mode=0o700)
             env = {**os.environ, **USERSPACE_ENV}
             machine.proc = subprocess.Popen(
+                # every address of the namespace (underlay and, once joined, the overlays)
                 ["ip", "netns", "exec", machine.ns, sys.executable, str(ROOT / "tests" / "mesh_sshd.py"),
-                 machine.address, "22", str(host_key), str(authorized)],
+                 "", "22", str(host_key), str(authorized)],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 start_new_session=True)
         for machine in self.machines:

@@ -44,8 +44,8 @@ async def handle(process):
 
 
 async def main(host: str, port: int, host_key: str, authorized: str):
-    server = await asyncssh.create_server(
-        asyncssh.SSHServer, host, port, server_host_keys=[host_key], authorized_client_keys=authorized,
+    server = await asyncssh.create_server(  # host "": every address of the namespace
+        asyncssh.SSHServer, host or None, port, server_host_keys=[host_key], authorized_client_keys=authorized,
         process_factory=handle, encoding=None)
     print("READY", flush=True)
     stop = asyncio.Event()

@@ -93,4 +93,36 @@ def test_cannot_search_or_allocate_in_other_tenant(client_a, world):
     assert client_a.post(f"/api/pools/{world['b']['pool'].pk}/next-ip/").status_code == 404
     r = client_a.post(f"/api/networks/{world['a']['network'].pk}/next-ip/", {"device": world["b"]["device"].pk}, format="json")
     assert r.status_code == 400 and "device" in r.json()
-    assert client_a.get(f"/api/devices/?tenant={world['b']['tenant'].pk}").json()["count"] == 0
+    # another tenant in a filter is "not visible", whichever spelling (as for ids in bodies)
+    b = world["b"]["tenant"]
+    for query in (f"tenant={b.pk}", f"tenant_id={b.pk}", f"tenant={b.slug}", f"tenant={b.name}"):
+        r = client_a.get(f"/api/devices/?{query}")
+        assert r.status_code == 400 and "not visible to you" in r.json()[query.split("=")[0]][0], query
+
+
+def filter_spellings(w):
+    b = w["b"]
+    return [
+        ("devices", "tenant", b["tenant"].slug), ("devices", "tenant_id", b["tenant"].pk),
+        ("devices", "datacenter", b["datacenter"].name), ("devices", "datacenter_id", b["datacenter"].pk),
+        ("networks", "datacenter", b["datacenter"].name), ("datacenters", "tenant", b["tenant"].name),
+        ("pools", "network", b["network"].name), ("pools", "network_id", b["network"].pk),
+        ("ip-addresses", "network", b["network"].name), ("ip-addresses", "pool", b["pool"].name),
+        ("ip-addresses", "device", b["device"].name), ("ip-addresses", "device_id", b["device"].pk),
+        ("relationships", "parent", b["device"].name), ("relationships", "child_id", b["device2"].pk),
+        ("relationships", "device", b["device"].name), ("memberships", "tenant_id", b["tenant"].pk),
+    ]
+
+
+@pytest.mark.parametrize("index", range(16))
+def test_filters_never_name_other_tenants_objects(client_a, world, index):
+    """Every filter spelling answers "not visible" for B's objects, as for ones that do not exist."""
+    path, param, value = filter_spellings(world)[index]
+    r = client_a.get(f"/api/{path}/", {param: value})
+    assert r.status_code == 400, r.content
+    assert "not visible to you" in r.json()[param][0]
+    # A's own object of the same name is found: only A's rows
+    if isinstance(value, str) and value.endswith("-b"):
+        r = client_a.get(f"/api/{path}/", {param: value[:-1] + "a"})
+        assert r.status_code == 200
+        assert {row["tenant"]["id"] for row in r.json()["results"]} <= {world["a"]["tenant"].pk}

@@ -105,7 +105,7 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
             # the same objects over REST
             r = rest(url, key, "GET", f"/api/devices/{dev['id']}/")
             assert r.status_code == 200, r.text
-            assert r.json()["os"] == "Debian 13" and r.json()["datacenter"] == dc["id"]
+            assert r.json()["os"] == "Debian 13" and r.json()["datacenter"]["id"] == dc["id"]  # a reference over REST, an id in MCP
 
             removed, err = await call(client, "device_remove_relationship", {"id": rel["id"]})
             assert not err and removed["deleted"]

@@ -178,20 +178,23 @@ def test_audit_endpoint_filters_and_tenant_scope(mcp_server, make_user, tenant_a
     url = mcp_server.url
     r = rest(url, key_admin_a, "GET", "/api/mcp/audit/logs?limit=50")
     assert r.status_code == 200, r.text
-    items = r.json()["items"]
+    items = r.json()["results"]
     assert {i["user"] for i in items} == {"aud_op_a"} and len(items) == 2  # nothing of tenant B
+    assert r.json()["count"] == 2 and r.json()["next"] is None and r.json()["previous"] is None
+    page = rest(url, key_admin_a, "GET", "/api/mcp/audit/logs?limit=1").json()
+    assert page["count"] == 2 and len(page["results"]) == 1 and "offset=1" in page["next"]
     assert items[-1]["arguments"]["facts"]["password"] == "***"
     r = rest(url, key_admin_a, "GET", "/api/mcp/audit/logs?outcome=error")
-    assert [i["tool"] for i in r.json()["items"]] == ["device_get"]
+    assert [i["tool"] for i in r.json()["results"]] == ["device_get"]
     r = rest(url, key_admin_a, "GET", "/api/mcp/audit/logs?tool=device_save&user=aud_op_a&since=2020-01-01")
-    assert [i["tool"] for i in r.json()["items"]] == ["device_save"]
+    assert [i["tool"] for i in r.json()["results"]] == ["device_save"]
     r = rest(url, key_admin_a, "GET", "/api/mcp/audit/logs?since=2999-01-01T00:00:00Z")
-    assert r.json()["items"] == []
+    assert r.json()["results"] == []
     # operators see their own calls only; tenant B's admin sees B's
     r = rest(url, key_op_a, "GET", "/api/mcp/audit/logs")
-    assert {i["user"] for i in r.json()["items"]} == {"aud_op_a"}
+    assert {i["user"] for i in r.json()["results"]} == {"aud_op_a"}
     r = rest(url, key_admin_b, "GET", "/api/mcp/audit/logs")
-    assert [i["user"] for i in r.json()["items"]] == ["aud_admin_b"]
+    assert [i["user"] for i in r.json()["results"]] == ["aud_admin_b"]
     # bad input: 400 with field messages
     for query, field in (("limit=0", "limit"), ("limit=abc", "limit"), ("outcome=maybe", "outcome"),
                          ("since=yesterday", "since"), ("colour=red", "colour")):

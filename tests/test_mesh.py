@@ -226,7 +226,11 @@ def test_rest_crud_peers_config_and_isolation(tenant_a, tenant_b, operator_a, op
     assert other.get(f"/api/mesh/meshes/{mesh['id']}/").status_code == 404
     assert other.get(f"/api/mesh/peers/{p1['id']}/config/").status_code == 404
     assert other.get("/api/mesh/meshes/").json()["count"] == 0
-    assert other.get(f"/api/mesh/peers/?mesh={mesh['id']}").json()["count"] == 0
+    r = other.get(f"/api/mesh/peers/?mesh={mesh['id']}")  # another tenant's mesh in a filter: "not visible"
+    assert r.status_code == 400 and "not visible" in r.json()["mesh"][0]
+    assert other.get(f"/api/mesh/peers/?mesh_id={mesh['id']}").status_code == 400
+    assert client.get(f"/api/mesh/peers/?mesh={mesh['name']}").json()["count"] == client.get(
+        f"/api/mesh/peers/?mesh_id={mesh['id']}").json()["count"] >= 1
     assert other.post(f"/api/mesh/meshes/{mesh['id']}/check/").status_code == 404
     assert other.delete(f"/api/mesh/peers/{p1['id']}/").status_code == 404
     foreign = device(tenant_b, "theirs")
@@ -428,3 +432,43 @@ def test_admin_actions_start_jobs_and_delete_takes_the_network(client, tenant_a,
     r = client.post("/admin/mesh/mesh/", {"action": "delete_selected", "_selected_action": [mesh.pk], "post": "yes"})
     assert r.status_code == 302 and not Mesh.objects.exists()
     assert not Network.objects.filter(pk=mesh.network_id).exists()
+
+
+def test_dual_stack_overlay(tenant_a, operator_a, admin_a):
+    from django.core.exceptions import ValidationError
+
+    from inventory.mesh import config
+    from inventory.mesh.models import Mesh
+    from inventory.models import IPAddress, Network
+
+    mesh = mesh_of(tenant_a, name="dual", cidr="198.19.50.0/24", second_cidr="fd00:50::/64")
+    assert mesh.second_network.subnet == "fd00:50::/64" and mesh.second_network.name == "mesh dual (IPv6)"
+    for bad in ("198.19.60.0/24", "fd00:50:0:0:8000::/65"):  # same family; overlapping another mesh's
+        with pytest.raises(ValidationError) as err:
+            Mesh.objects.create(tenant=tenant_a, name=f"x{bad[:3]}", overlay_cidr="198.19.70.0/24" if ":" in bad
+                                else "fd00:70::/64", second_cidr=bad if ":" in bad else "198.19.50.128/25")
+        assert "second_cidr" in err.value.message_dict
+    with pytest.raises(ValidationError) as err:
+        Mesh.objects.create(tenant=tenant_a, name="same", overlay_cidr="198.19.71.0/24", second_cidr="198.19.72.0/24")
+    assert "other IP family" in str(err.value.message_dict["second_cidr"])
+    assert Mesh.objects.count() == 1
+    a, b = device(tenant_a, "a", "198.18.200.1"), device(tenant_a, "b", "198.18.200.2")
+    pa, pb = add(operator_a, mesh, a), add(operator_a, mesh, b)
+    assert (pa.address.address, pa.second_address.address) == ("198.19.50.1", "fd00:50::1")
+    text = config.render(pb)
+    assert "Address = 198.19.50.2/24, fd00:50::2/64" in text
+    assert "AllowedIPs = 198.19.50.1/32, fd00:50::1/128" in text
+    r = api(operator_a).get(f"/api/mesh/peers/{pa.pk}/")
+    assert r.json()["second_address"] == "fd00:50::1"
+    from inventory.mesh import services
+    from inventory.tenancy import Principal
+
+    services.remove_peer(Principal(operator_a), pb.pk)
+    assert not IPAddress.objects.filter(address__in=["198.19.50.2", "fd00:50::2"]).exists()
+    with pytest.raises(ValidationError):  # the overlay of a mesh with peers is fixed
+        mesh.second_cidr = ""
+        mesh.save()
+    mesh.refresh_from_db()
+    networks = [mesh.network_id, mesh.second_network_id]
+    assert api(admin_a).delete(f"/api/mesh/meshes/{mesh.pk}/").status_code == 204
+    assert not Network.objects.filter(pk__in=networks).exists()

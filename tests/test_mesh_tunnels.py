@@ -87,12 +87,13 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
     devices = _register(tenant_a, lab)
     key = api_key(user)
     overlay = lab.subnet.replace("198.18.", "198.19.") + "0/24"
+    overlay6 = f"fd00:{lab.suffix[:4]}::/64"  # dual stack: an IPv6 overlay as well
     state = {}
 
     async def create_and_join():
         async with mcp_client(server.url, key) as mcp:
             mesh, err = await call(mcp, "mesh_save", {"name": "lab", "overlay_cidr": overlay, "tenant_id": tenant_a.pk,
-                                                     "persistent_keepalive": 2})
+                                                     "second_cidr": overlay6, "persistent_keepalive": 2})
             assert not err, mesh
             state["mesh"] = mesh["id"]
             # bad input first: nothing is written
@@ -127,6 +128,7 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
         text = path.read_text()
         assert f"PrivateKey = {peer.private_key}" in text and text.count("[Peer]") == 2
         assert machine.run(f"wg show {machine.interface} public-key").stdout.strip() == peer.public_key
+        assert peer.second_address.address in machine.run(f"ip -6 addr show dev {machine.interface}").stdout
 
     def tool(name, args):
         async def one():
@@ -159,6 +161,10 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
     assert all(c["rtt_ms"] is not None and c["rtt_ms"] >= 0 for row in matrix.values() for c in row.values()
                if not c.get("self"))
     assert MeshPeer.objects.filter(mesh=mesh, last_status="up").count() == 3
+
+    # the IPv6 overlay carries traffic too (a TCP connect from node1 to node2's SSH port)
+    v6 = peers[1].second_address.address
+    lab.machines[0].run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{v6}/22'")
 
     # REST mirrors it
     r = rest(server.url, key, "GET", f"/api/mesh/meshes/{mesh.pk}/status/")

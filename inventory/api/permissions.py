@@ -13,6 +13,9 @@ DEFAULT_ACTIONS = {
     "update": Action.CHANGE,
     "partial_update": Action.CHANGE,
     "destroy": Action.DELETE,
+    "bulk_update": Action.CHANGE,
+    "bulk_partial_update": Action.CHANGE,
+    "bulk_destroy": Action.DELETE,
     "metadata": Action.VIEW,
 }
 SAFE_METHODS_ACTION = Action.VIEW

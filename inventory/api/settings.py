@@ -31,12 +31,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "inventory.api.filtersets.StrictFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "inventory.api.filtersets.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "inventory.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "inventory.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "inventory.api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -57,6 +57,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from this server, never from the internet
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "inventory.api.schema.error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "DeviceStatusEnum": "inventory.models.devices.DeviceStatus",
         "AddressStatusEnum": "inventory.models.addresses.AddressStatus",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from inventory.api.serializers.base import RestrictedRelatedField
+from inventory.api.serializers.base import RestrictedRelatedField, SelfLinkField, StrictInput
 from inventory.models import Device, Network
 
 from .models import CredentialType, DeviceAccess, DiscoveredDevice, Job, JobLogLine, ScanType
@@ -24,6 +24,7 @@ class JobLogLineSerializer(serializers.ModelSerializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
+    url = SelfLinkField("jobs:job-detail")
     tenant = serializers.IntegerField(source="tenant_id", read_only=True)
     network = serializers.IntegerField(source="network_id", read_only=True, allow_null=True)
     device = serializers.IntegerField(source="device_id", read_only=True, allow_null=True)
@@ -31,7 +32,7 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "kind", "status", "tenant", "target", "network", "device", "params", "progress", "step",
+        fields = ["id", "url", "kind", "status", "tenant", "target", "network", "device", "params", "progress", "step",
                   "error", "cancel_requested", "created_by", "via", "client_id", "client_name", "attempt",
                   "created", "started", "finished"]
         read_only_fields = fields
@@ -52,7 +53,7 @@ class JobDetailSerializer(JobSerializer):
         return JobLogLineSerializer(lines, many=True).data
 
 
-class ScanRequestSerializer(serializers.Serializer):
+class ScanRequestSerializer(StrictInput, serializers.Serializer):
     network = RestrictedRelatedField(Network, help_text="Id of the network to scan.")
     scan_type = serializers.ChoiceField(choices=ScanType.choices, default=ScanType.QUICK,
                                         help_text="quick: common ports; full: 1-1024 and common higher ports; "
@@ -70,7 +71,7 @@ class ScanRequestSerializer(serializers.Serializer):
         return network
 
 
-class CommandRequestSerializer(serializers.Serializer):
+class CommandRequestSerializer(StrictInput, serializers.Serializer):
     device = RestrictedRelatedField(Device, help_text="Id of the device to run the command on.")
     command = serializers.CharField(max_length=10000, trim_whitespace=False)
     timeout = serializers.IntegerField(min_value=1, required=False,
@@ -89,7 +90,7 @@ class CommandRequestSerializer(serializers.Serializer):
         return value
 
 
-class ScriptStepSerializer(serializers.Serializer):
+class ScriptStepSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     script = serializers.CharField(max_length=20000, trim_whitespace=False)
     timeout = serializers.IntegerField(min_value=1, required=False)
@@ -104,7 +105,7 @@ class ScriptStepSerializer(serializers.Serializer):
         return value
 
 
-class ProvisionRequestSerializer(serializers.Serializer):
+class ProvisionRequestSerializer(StrictInput, serializers.Serializer):
     device = RestrictedRelatedField(Device, help_text="Id of the device to provision.")
     network = RestrictedRelatedField(Network, required=False, allow_null=True,
                                      help_text="Network to allocate the primary address from (default: the "
@@ -134,7 +135,7 @@ class DiscoveredDeviceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PromoteRequestSerializer(serializers.Serializer):
+class PromoteRequestSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="Name of the new device (unique in the tenant).")
 
 

@@ -59,7 +59,7 @@ class JobListView(JobsView):
             if value:
                 qs = qs.filter(**{name: value})
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(JobSerializer(page, many=True).data)
+        return self.get_paginated_response(JobSerializer(page, many=True, context={"request": request}).data)
 
 
 class JobDetailView(JobsView):
@@ -72,7 +72,7 @@ class JobDetailView(JobsView):
             log_after = int(request.query_params.get("log_after") or 0)
         except ValueError:
             raise ValidationError({"log_after": ["Expected an integer."]}) from None
-        return Response(JobDetailSerializer(job, context={"log_after": log_after}).data)
+        return Response(JobDetailSerializer(job, context={"log_after": log_after, "request": request}).data)
 
 
 class JobCancelView(JobsView):
@@ -81,7 +81,7 @@ class JobCancelView(JobsView):
 
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request, pk):
-        return Response(JobSerializer(services.cancel_job(self.principal, pk)).data)
+        return Response(JobSerializer(services.cancel_job(self.principal, pk), context={"request": request}).data)
 
 
 class StartView(JobsView):
@@ -90,7 +90,13 @@ class StartView(JobsView):
 
     def post(self, request):
         job = type(self).start(self.principal, request.data)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted(request, job)
+
+
+def accepted(request, job) -> Response:
+    """202 Accepted for a job that was queued: the job, and where to watch it (``Location``)."""
+    data = JobSerializer(job, context={"request": request}).data
+    return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
 
 
 class ScanStartView(StartView):

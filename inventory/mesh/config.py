@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 
-from inventory import ipam
-
 from .models import Mesh, MeshPeer, Topology, format_endpoint
 
 MASK = "********"
@@ -18,7 +16,8 @@ KEY_LINE = f"PrivateKey = {MASK}"
 
 
 def peers_of(mesh: Mesh) -> list[MeshPeer]:
-    return list(mesh.peers.filter(enabled=True).select_related("device", "address").order_by("address__address_key", "pk"))
+    return list(mesh.peers.filter(enabled=True).select_related("device", "address", "second_address")
+                .order_by("address__address_key", "pk"))
 
 
 def underlay_address(peer: MeshPeer) -> str:
@@ -47,9 +46,9 @@ def reachable(peer: MeshPeer, others: list[MeshPeer]) -> list[MeshPeer]:
 
 
 def allowed_ips(local: MeshPeer, remote: MeshPeer, hubs_seen: list) -> list[str]:
-    ips = [host_prefix(remote.address.address), *remote.allowed_ips]
+    ips = [*(host_prefix(a) for a in remote.addresses), *remote.allowed_ips]
     if local.mesh.topology == Topology.HUB and not local.is_hub and remote.is_hub and not hubs_seen:
-        ips.insert(0, local.mesh.overlay_cidr)  # the first hub routes the rest of the overlay
+        ips[0:0] = [str(n) for n in local.mesh.overlays()]  # the first hub routes the rest of the overlay
         hubs_seen.append(remote.pk)
     return ips
 
@@ -57,11 +56,11 @@ def allowed_ips(local: MeshPeer, remote: MeshPeer, hubs_seen: list) -> list[str]
 def render(peer: MeshPeer, *, peers: list[MeshPeer] | None = None) -> str:
     """The wg-quick file of ``peer``, the private key masked (:func:`with_key` fills it in, in the worker)."""
     mesh = peer.mesh
-    prefix = ipam.parse_network(mesh.overlay_cidr).prefixlen
+    prefixes = [n.prefixlen for n in mesh.overlays()]
     lines = [f"# WireGuard mesh '{mesh.name}', peer '{peer.device.name}'. Managed by the inventory; edits are overwritten.",
              f"# This peer's public key: {peer.public_key}",
              "[Interface]",
-             f"Address = {peer.address.address}/{prefix}",
+             "Address = " + ", ".join(f"{a}/{p}" for a, p in zip(peer.addresses, prefixes)),
              KEY_LINE,
              f"ListenPort = {mesh.listen_port}"]
     if mesh.mtu:

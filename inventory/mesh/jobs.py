@@ -66,7 +66,7 @@ def leave_script(interface: str) -> str:
 def join_mesh(ctx: JobContext, step: dict, state: dict) -> dict:
     """Install the peer's configuration (the device's peer in ``step["mesh"]``)."""
     device = state["device"]
-    peer = (MeshPeer.objects.select_related("mesh", "device", "address")
+    peer = (MeshPeer.objects.select_related("mesh", "device", "address", "second_address")
             .filter(mesh_id=step["mesh"], device=device).first())
     if peer is None:
         raise JobFailed(f"{device} is not a peer of mesh {step['mesh']} (any more).")

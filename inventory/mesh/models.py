@@ -69,6 +69,11 @@ class Mesh(TenantOwned):
     # read (a query) by django-auditlog's diff of every network saved
     network = models.ForeignKey("inventory.Network", on_delete=models.RESTRICT, related_name="meshes",
                                 editable=False, null=True, blank=True)
+    second_cidr = models.CharField(max_length=49, blank=True, default="",
+                                   help_text="Optional second overlay of the other IP family (dual stack); an IPAM "
+                                             "network is created for it too.")
+    second_network = models.ForeignKey("inventory.Network", on_delete=models.RESTRICT, related_name="+",
+                                       editable=False, null=True, blank=True)
     interface = models.CharField(max_length=15, blank=True, default="", validators=[validate_interface],
                                  help_text="WireGuard interface name on the peers (default: wg-<name>); the "
                                            "configuration is /etc/wireguard/<interface>.conf.")
@@ -88,7 +93,8 @@ class Mesh(TenantOwned):
         verbose_name_plural = "meshes"
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="mesh_unique_name"),
-                       models.UniqueConstraint(fields=["network"], name="mesh_unique_network")]
+                       models.UniqueConstraint(fields=["network"], name="mesh_unique_network"),
+                       models.UniqueConstraint(fields=["second_network"], name="mesh_unique_second_network")]
 
     def __str__(self):
         return self.name
@@ -97,31 +103,47 @@ class Mesh(TenantOwned):
     def interface_name(self) -> str:
         return self.interface or default_interface(self.name)
 
+    def overlays(self) -> list:
+        """The overlay networks (parsed): the primary one, then the second one if any."""
+        return [ipam.parse_network(c) for c in (self.overlay_cidr, self.second_cidr) if c]
+
     def clean(self):
         super().clean()
         errors = {}
-        try:
-            net = ipam.parse_network(self.overlay_cidr)
-        except ValueError as exc:
-            raise ValidationError({"overlay_cidr": str(exc)})
-        self.overlay_cidr = str(net)
-        if net.num_addresses < 4:
-            errors["overlay_cidr"] = "The overlay needs room for peers (at least a /30 or /126)."
-        else:
+        nets = []
+        for name in ("overlay_cidr", "second_cidr"):
+            value = getattr(self, name)
+            if not value:
+                continue
+            try:
+                net = ipam.parse_network(value)
+            except ValueError as exc:
+                errors[name] = str(exc)
+                continue
+            setattr(self, name, str(net))
+            if net.num_addresses < 4:
+                errors[name] = "The overlay needs room for peers (at least a /30 or /126)."
+            nets.append((name, net))
+        if errors:
+            raise ValidationError(errors)
+        if len(nets) == 2 and nets[0][1].version == nets[1][1].version:
+            errors["second_cidr"] = "The second overlay must be of the other IP family (IPv4 with IPv6)."
+        for name, net in nets:
             lo, hi = ipam.key(int(net.network_address)), ipam.key(int(net.broadcast_address))
-            for other in Mesh.objects.filter(tenant_id=self.tenant_id).exclude(pk=self.pk).only("name", "overlay_cidr"):
-                try:
-                    o = ipam.parse_network(other.overlay_cidr)
-                except ValueError:  # pragma: no cover - validated on its save
-                    continue
-                if o.version == net.version and not (ipam.key(int(o.broadcast_address)) < lo
-                                                     or ipam.key(int(o.network_address)) > hi):
-                    errors["overlay_cidr"] = f"{net} overlaps the overlay {o} of mesh '{other.name}'."
+            others = Mesh.objects.filter(tenant_id=self.tenant_id).exclude(pk=self.pk).only("name", "overlay_cidr",
+                                                                                             "second_cidr")
+            for other in others:
+                clash = next((o for o in other.overlays() if o.version == net.version
+                              and not (ipam.key(int(o.broadcast_address)) < lo or ipam.key(int(o.network_address)) > hi)),
+                             None)
+                if clash is not None:
+                    errors[name] = f"{net} overlaps the overlay {clash} of mesh '{other.name}'."
                     break
-        if self.pk and self.network_id and "overlay_cidr" not in errors:
-            old = Mesh.objects.filter(pk=self.pk).values_list("overlay_cidr", flat=True).first()
-            if old and old != self.overlay_cidr and self.peers.exists():
-                errors["overlay_cidr"] = "The overlay of a mesh with peers cannot change; remove the peers first."
+        if self.pk and not errors:
+            old = Mesh.objects.filter(pk=self.pk).values_list("overlay_cidr", "second_cidr").first()
+            if old and old != (self.overlay_cidr, self.second_cidr) and self.peers.exists():
+                field = "overlay_cidr" if old[0] != self.overlay_cidr else "second_cidr"
+                errors[field] = "The overlay of a mesh with peers cannot change; remove the peers first."
         if not isinstance(self.dns, list) or not all(isinstance(d, str) for d in self.dns):
             errors["dns"] = "DNS must be a list of addresses."
         else:
@@ -129,11 +151,14 @@ class Mesh(TenantOwned):
                 self.dns = [str(ipam.parse_address(d)) for d in self.dns]
             except ValueError as exc:
                 errors["dns"] = str(exc)
-        if self.network_id is None and self.tenant_id is not None:
+        if self.tenant_id is not None:
             from inventory.models import Network
 
-            if Network.objects.filter(tenant_id=self.tenant_id, name=self.network_name).exists():
-                errors["name"] = f"A network named '{self.network_name}' already exists in this tenant."
+            for wanted, current, name in ((self.network_name, self.network_id, "name"),
+                                          (self.second_network_name, self.second_network_id, "name")):
+                if (wanted and current is None
+                        and Network.objects.filter(tenant_id=self.tenant_id, name=wanted).exists()):
+                    errors[name] = f"A network named '{wanted}' already exists in this tenant."
         if errors:
             raise ValidationError(errors)
 
@@ -141,30 +166,48 @@ class Mesh(TenantOwned):
     def network_name(self) -> str:
         return f"mesh {self.name}"[:100]
 
-    def save(self, *args, **kwargs):
-        from inventory.models import Network
+    @property
+    def second_network_name(self) -> str:
+        if not self.second_cidr:
+            return ""
+        return f"mesh {self.name} (IPv{6 if ':' in self.second_cidr else 4})"[:100]
 
+    def save(self, *args, **kwargs):
         with transaction.atomic():
             if kwargs.get("validate", True):
                 self.derive_tenant()
                 self.full_clean(validate_unique=False, validate_constraints=False)
                 kwargs["validate"] = False
-            if self.network_id is None:
-                network = Network(tenant_id=self.tenant_id, name=self.network_name, subnet=self.overlay_cidr,
-                                  description="Overlay of the WireGuard mesh (managed by the mesh).")
-                network.save()
-                self.network = network
-            elif self.network.subnet != self.overlay_cidr or self.network.name != self.network_name:
-                self.network.subnet, self.network.name = self.overlay_cidr, self.network_name
-                self.network.save()
+            self.network = self._own_network(self.network, self.network_name, self.overlay_cidr)
+            dropped = None
+            if self.second_cidr:
+                self.second_network = self._own_network(self.second_network, self.second_network_name,
+                                                        self.second_cidr)
+            elif self.second_network is not None:  # dual stack turned off (no peers: see clean)
+                dropped, self.second_network = self.second_network, None
             super().save(*args, **kwargs)
+            if dropped is not None:
+                dropped.delete()
+
+    def _own_network(self, network, name: str, cidr: str):
+        """The mesh's network for ``cidr`` (created, or kept in step with the mesh)."""
+        from inventory.models import Network
+
+        if network is None:
+            network = Network(tenant_id=self.tenant_id, name=name, subnet=cidr,
+                              description="Overlay of the WireGuard mesh (managed by the mesh).")
+            network.save()
+        elif network.subnet != cidr or network.name != name:
+            network.subnet, network.name = cidr, name
+            network.save()
+        return network
 
     def delete(self, *args, **kwargs):
-        """The mesh's network (and the overlay addresses in it) goes with the mesh."""
+        """The mesh's networks (and the overlay addresses in them) go with the mesh."""
         with transaction.atomic():
-            network = self.network
+            networks = [n for n in (self.network, self.second_network) if n is not None]
             result = super().delete(*args, **kwargs)
-            if network is not None:
+            for network in networks:
                 network.delete()
         return result
 
@@ -175,6 +218,9 @@ class MeshPeer(TenantOwned):
     # not a OneToOneField, as Mesh.network: allocation's audit entry must not read a reverse one-to-one
     address = models.ForeignKey("inventory.IPAddress", on_delete=models.RESTRICT, related_name="mesh_peers",
                                 editable=False, help_text="Overlay address, allocated from the mesh's network.")
+    second_address = models.ForeignKey("inventory.IPAddress", on_delete=models.RESTRICT, related_name="+",
+                                       editable=False, null=True, blank=True,
+                                       help_text="Overlay address in the mesh's second (other family) network.")
     public_key = models.CharField(max_length=44, editable=False)
     private_key = EncryptedTextField(editable=False, help_text="Encrypted at rest; never shown.")
     #: the public key before the last rotation, kept until every peer has the new one
@@ -199,7 +245,7 @@ class MeshPeer(TenantOwned):
     last_result = models.TextField(blank=True, default="", editable=False, help_text="What the last check found.")
 
     tenant_from = "mesh"
-    tenant_links = ("mesh", "device", "address")
+    tenant_links = ("mesh", "device", "address", "second_address")
 
     class Meta:
         verbose_name = "mesh peer"
@@ -208,6 +254,7 @@ class MeshPeer(TenantOwned):
             models.UniqueConstraint(fields=["mesh", "device"], name="meshpeer_unique_device"),
             models.UniqueConstraint(fields=["mesh", "public_key"], name="meshpeer_unique_key"),
             models.UniqueConstraint(fields=["address"], name="meshpeer_unique_address"),
+            models.UniqueConstraint(fields=["second_address"], name="meshpeer_unique_second_address"),
         ]
 
     def __str__(self):
@@ -216,6 +263,10 @@ class MeshPeer(TenantOwned):
     @property
     def interface_name(self) -> str:
         return self.interface or self.mesh.interface_name
+
+    @property
+    def addresses(self) -> list[str]:
+        return [a.address for a in (self.address, self.second_address) if a is not None]
 
     def clean(self):
         super().clean()
@@ -238,6 +289,8 @@ class MeshPeer(TenantOwned):
                 errors["allowed_ips"] = str(exc)
         if self.address_id and self.mesh_id and self.address.network_id != self.mesh.network_id:
             errors["address"] = f"{self.address} is not in the network of mesh {self.mesh}."
+        if self.second_address_id and self.mesh_id and self.second_address.network_id != self.mesh.second_network_id:
+            errors["second_address"] = f"{self.second_address} is not in the second network of mesh {self.mesh}."
         for name in ("public_key", "retired_public_key"):
             if getattr(self, name):
                 try:

@@ -15,6 +15,8 @@ class MeshSerializer(TenantOwnedSerializer):
     display_columns = ("name",)
     url = SelfLinkField("mesh:mesh-detail")
     network = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The IPAM network of the overlay.")
+    second_network = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                        help_text="The IPAM network of the second overlay, if any.")
     interface_name = serializers.CharField(read_only=True, help_text="The interface name the peers use.")
     dns = serializers.ListField(child=serializers.CharField(max_length=45), required=False, max_length=8,
                                 help_text="DNS server addresses for the peers.")
@@ -22,7 +24,8 @@ class MeshSerializer(TenantOwnedSerializer):
 
     class Meta:
         model = Mesh
-        fields = ["id", "url", "display", "tenant", "name", "overlay_cidr", "network", "interface", "interface_name",
+        fields = ["id", "url", "display", "tenant", "name", "overlay_cidr", "network", "second_cidr", "second_network",
+                  "interface", "interface_name",
                   "listen_port", "mtu", "dns", "persistent_keepalive", "topology", "description", "peer_count",
                   "last_check", "created", "updated"]
         read_only_fields = ["last_check", "created", "updated"]
@@ -43,6 +46,8 @@ class MeshPeerSerializer(TenantOwnedSerializer):
     device = serializers.PrimaryKeyRelatedField(read_only=True)
     device_name = serializers.CharField(source="device.name", read_only=True)
     address = serializers.CharField(source="address.address", read_only=True, help_text="Overlay address.")
+    second_address = serializers.CharField(source="second_address.address", read_only=True, allow_null=True,
+                                           help_text="Overlay address in the second (other family) overlay.")
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=49), required=False, max_length=64,
                                         help_text="Extra networks (CIDR) routed behind the peer.")
     effective_endpoint = serializers.SerializerMethodField(help_text="The endpoint the other peers are configured with.")
@@ -51,7 +56,8 @@ class MeshPeerSerializer(TenantOwnedSerializer):
 
     class Meta:
         model = MeshPeer
-        fields = ["id", "url", "display", "tenant", "mesh", "device", "device_name", "address", "public_key",
+        fields = ["id", "url", "display", "tenant", "mesh", "device", "device_name", "address", "second_address",
+                  "public_key",
                   "endpoint", "effective_endpoint", "allowed_ips", "enabled", "is_hub", "interface", "interface_name",
                   "last_status", "last_handshake", "rx_bytes", "tx_bytes", "reported_endpoint", "last_check",
                   "last_result", "key_rotation_pending", "created", "updated"]

@@ -22,13 +22,14 @@ def get_mesh(principal: Principal, mesh_id, action: str = Action.VIEW) -> Mesh:
 
 def get_peer(principal: Principal, peer_id, action: str = Action.VIEW) -> MeshPeer:
     return get_for(principal, MeshPeer, peer_id, action,
-                   build=lambda: MeshPeer.objects.select_related("mesh", "device", "address"), shape=("mesh peer",))
+                   build=lambda: MeshPeer.objects.select_related("mesh", "device", "address", "second_address"),
+                   shape=("mesh peer",))
 
 
 def peers(principal: Principal, mesh_id):
     mesh = get_mesh(principal, mesh_id)
     return mesh, (MeshPeer.objects.restrict(principal, Action.VIEW).filter(mesh=mesh)
-                  .select_related("mesh", "device", "address").order_by("address__address_key", "pk"))
+                  .select_related("mesh", "device", "address", "second_address").order_by("address__address_key", "pk"))
 
 
 def add_peer(principal: Principal, data: dict) -> MeshPeer:
@@ -43,12 +44,16 @@ def add_peer(principal: Principal, data: dict) -> MeshPeer:
         raise exceptions.ValidationError({"device": [f"{device} belongs to another tenant than mesh {mesh}."]})
     peer = MeshPeer(mesh=mesh, device=device, tenant_id=mesh.tenant_id, **attrs)
     try:  # every rule but the address (allocated next) before anything is written
-        peer.full_clean(exclude=["address", "public_key", "private_key"], validate_constraints=False)
+        peer.full_clean(exclude=["address", "second_address", "public_key", "private_key"],
+                        validate_constraints=False)
     except DjangoValidationError as exc:
         raise as_drf_validation_error(exc) from None
     with transaction.atomic():
         peer.address = allocate_next_ip(principal, mesh.network, device=device,
                                         description=f"overlay address in mesh {mesh.name}")
+        if mesh.second_network_id:
+            peer.second_address = allocate_next_ip(principal, mesh.second_network, device=device,
+                                                   description=f"overlay address in mesh {mesh.name}")
         save_model(peer)
     return peer
 
@@ -69,9 +74,10 @@ def remove_peer(principal: Principal, peer_id) -> dict:
     gone = {"id": peer.pk, "device": peer.device, "mesh": peer.mesh, "interface": peer.interface_name,
             "installed": bool(peer.applied_digest), "display": str(peer)}
     with transaction.atomic():
-        address = peer.address
+        addresses = [a for a in (peer.address, peer.second_address) if a is not None]
         peer.delete()
-        address.delete()
+        for address in addresses:
+            address.delete()
     return gone
 
 

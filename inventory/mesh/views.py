@@ -16,8 +16,10 @@ from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from inventory.api.filtersets import TenantFilterSet, ref_filters
 from inventory.api.views.base import InventoryViewSet, documented
 from inventory.jobs.serializers import JobSerializer
+from inventory.models import Device
 from inventory.tenancy import Action, Principal
 
 from . import services
@@ -25,25 +27,25 @@ from .models import Mesh, MeshPeer, PeerStatus, Topology
 from .serializers import AddPeerSerializer, MeshPeerSerializer, MeshSerializer, PeerConfigSerializer
 
 
-class MeshFilter(django_filters.FilterSet):
+class MeshFilter(TenantFilterSet):
     name = django_filters.CharFilter()
     topology = django_filters.ChoiceFilter(choices=Topology.choices)
 
     class Meta:
         model = Mesh
-        fields = ["name", "topology"]
+        fields = ["tenant_id", "tenant", "name", "topology"]
 
 
-class MeshPeerFilter(django_filters.FilterSet):
-    # ids, not model choices: another tenant's mesh is no different from none at all
-    mesh = django_filters.NumberFilter(field_name="mesh_id")
-    device = django_filters.NumberFilter(field_name="device_id")
+class MeshPeerFilter(TenantFilterSet):
+    # another tenant's mesh or device is no different from none at all ("not visible", a 400)
+    mesh_id, mesh = ref_filters("mesh", Mesh)
+    device_id, device = ref_filters("device", Device)
     enabled = django_filters.BooleanFilter()
     last_status = django_filters.ChoiceFilter(choices=PeerStatus.choices)
 
     class Meta:
         model = MeshPeer
-        fields = ["mesh", "device", "enabled", "last_status"]
+        fields = ["tenant_id", "tenant", "mesh_id", "mesh", "device_id", "device", "enabled", "last_status"]
 
 
 def _jobs(jobs) -> Response:
@@ -105,7 +107,7 @@ class MeshPeerViewSet(InventoryViewSet):
     tenancy_actions = {"destroy": Action.CHANGE, "config": Action.VIEW, "rotate_key": Action.CHANGE}
 
     def get_queryset(self):
-        return super().get_queryset().select_related("mesh", "device", "address")
+        return super().get_queryset().select_related("mesh", "device", "address", "second_address")
 
     def create(self, request, *args, **kwargs):
         return Response({"detail": "Add peers with POST /api/mesh/meshes/{id}/peers/."},

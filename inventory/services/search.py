@@ -78,6 +78,31 @@ def _networks_with(queryset: QuerySet, words) -> QuerySet:
     return queryset
 
 
+def within(queryset: QuerySet, cidr) -> QuerySet:
+    """IP addresses inside the network ``cidr`` (an ``ipaddress`` network), by their sortable keys."""
+    lo, hi = ipam.key(int(cidr.network_address)), ipam.key(int(cidr.broadcast_address))
+    return _of_family(queryset.filter(address_key__gte=lo, address_key__lte=hi), cidr.version)
+
+
+def _of_family(queryset: QuerySet, version: int) -> QuerySet:
+    # an IPv4 address's key is also that of an IPv6 address in ::/96 (::a00:5 and 10.0.0.5)
+    return queryset.exclude(address__contains=":") if version == 4 else queryset.filter(address__contains=":")
+
+
+def filter_addresses(queryset: QuerySet, q: str) -> QuerySet:
+    """IP addresses matching ``q`` (``?q=`` on addresses): an address matches exactly that
+    address, a CIDR the addresses inside it (never substrings: ``10.0.0.1`` is not ``10.0.0.10``);
+    other words must each appear in the DNS name or description."""
+    ip, cidr = _as_ip(q), _as_cidr(q)
+    if ip is not None:
+        return _of_family(queryset.filter(address_key=ipam.key(ip)), ip.version)
+    if cidr is not None:
+        return within(queryset, cidr)
+    for word in _words(q):
+        queryset = queryset.filter(Q(dns_name__icontains=word) | Q(description__icontains=word))
+    return queryset
+
+
 def filter_datacenters(queryset: QuerySet, q: str) -> QuerySet:
     if _as_ip(q) is not None or _as_cidr(q) is not None:
         return queryset.none()

@@ -11,6 +11,8 @@ Context keys: ``principal`` (required unless ``request`` carries one), ``request
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.urls import NoReverseMatch, reverse
@@ -60,7 +62,11 @@ class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
 
     default_error_messages = {
         "does_not_exist": "No {model} with id {pk_value} exists (or it is not visible to you).",
-        "incorrect_type": "Incorrect type. Expected an integer id, received {data_type}.",
+        "incorrect_type": "Incorrect type. Expected an id or an object with an id or a name, received {data_type}.",
+        "bad_reference": "Expected an id, or an object with \"id\" or \"name\"{slug} (as in responses), "
+                         "received {keys}.",
+        "no_such_name": "No {model} named {name!r} exists (or it is not visible to you).",
+        "ambiguous": "{count} {models} named {name!r} are visible to you; give the id.",
     }
 
     def __init__(self, model, **kwargs):
@@ -73,12 +79,87 @@ class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
         return self.model.objects.restrict(principal_of(self.context), Action.VIEW)
 
     def to_internal_value(self, data):
+        if isinstance(data, dict):
+            return self.from_reference(data)
         if isinstance(data, bool) or not isinstance(data, (int, str)):
             self.fail("incorrect_type", data_type=type(data).__name__)
         try:
             return self.get_queryset().get(pk=data)
         except (self.model.DoesNotExist, TypeError, ValueError, OverflowError):
             self.fail("does_not_exist", pk_value=data, model=self.model._meta.verbose_name)
+
+    def from_reference(self, data: dict):
+        """``{"id": 3}`` (any nested reference as a response shows it), ``{"name": "dc-a"}`` or,
+        for a tenant, ``{"slug": "acme"}``."""
+        has_slug = any(f.name == "slug" for f in self.model._meta.concrete_fields)
+        if data.get("id") is not None:
+            return self.to_internal_value(data["id"])
+        for key in ("name", "slug") if has_slug else ("name",):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                found = list(self.get_queryset().filter(**{key: value.strip()})[:2])
+                if not found:
+                    self.fail("no_such_name", model=self.model._meta.verbose_name, name=value)
+                if len(found) > 1:
+                    self.fail("ambiguous", count="Several", models=self.model._meta.verbose_name_plural, name=value)
+                return found[0]
+        self.fail("bad_reference", slug=' or "slug"' if has_slug else "", keys=sorted(data) or "{}")
+
+
+#: what a nested reference shows (``?fields=tenant.name`` picks among these)
+REF_KEYS = ("id", "url", "display", "name")
+#: model -> (detail view name, the columns its reference reads); filled by InventorySerializer subclasses
+REFERENCES: dict[type, tuple[str, tuple[str, ...] | None]] = {}
+
+
+def reference_fields(serializer) -> list[str]:
+    """Names of the ``serializer``'s fields rendered as nested references: its foreign keys, when
+    its context asks for them (``context["nested"]``: the REST views; MCP tools keep ids)."""
+    if not serializer.context.get("nested"):
+        return []
+    names = serializer.__dict__.get("_reference_names")
+    if names is None:
+        names = serializer._reference_names = [
+            name for name, field in serializer.fields.items()
+            if isinstance(field, RestrictedRelatedField) and field.model in REFERENCES and not field.write_only]
+    return names
+
+
+def load_references(serializer, objects) -> None:
+    """Batch loader: for each reference field of ``serializer``, the referenced rows of all
+    ``objects`` with one query, stored on each object as ``_ref_<field name>`` (a dict, or None).
+
+    The referenced rows are read without the tenancy filter: an object's foreign keys only ever
+    point into its own tenant (the models refuse anything else), so whoever sees the object may
+    see what it names."""
+    request = serializer.context.get("request")
+    for name in reference_fields(serializer):
+        field = serializer.fields[name]
+        model, attname = field.model, f"{field.source}_id"
+        view_name, columns = REFERENCES[model]
+        ids = {obj.__dict__.get(attname) for obj in objects} - {None}
+        rows = model.objects.filter(pk__in=ids)
+        if columns is not None:
+            rows = rows.only(*columns)
+        template = _url_template(view_name, request)
+        has_name = any(f.name == "name" for f in model._meta.concrete_fields)
+        found = {}
+        for row in rows:
+            ref = {"id": row.pk, "url": template and template.replace(str(SelfLinkField._PLACEHOLDER), str(row.pk)),
+                   "display": str(row)}
+            if has_name:
+                ref["name"] = row.name
+            found[row.pk] = ref
+        for obj in objects:
+            obj.__dict__[f"_ref_{name}"] = found.get(obj.__dict__.get(attname))
+
+
+def _url_template(view_name: str, request) -> str | None:
+    try:
+        path = reverse(view_name, kwargs={"pk": SelfLinkField._PLACEHOLDER})
+    except NoReverseMatch:  # pragma: no cover - urls not loaded
+        return None
+    return request.build_absolute_uri(path) if request is not None else path
 
 
 @extend_schema_field(OpenApiTypes.URI)
@@ -176,10 +257,30 @@ class BatchListSerializer(serializers.ListSerializer):
             for name, loader in getattr(self.child, "batch", {}).items():
                 if name in fields:
                     loader(items)
+            load_references(self.child, items)
         return [self.child.to_representation(item) for item in items]
 
 
-class InventorySerializer(serializers.ModelSerializer):
+#: form fields the browsable API adds to what it posts
+IGNORED_INPUT = frozenset({"csrfmiddlewaretoken"})
+
+
+class StrictInput:
+    """Serializer mixin: a field the serializer does not have is a 400 naming it and the writable
+    fields, not silently dropped (``{"colour": "red"}`` would otherwise be accepted). Read-only
+    fields that are sent (a GET's body sent back) are ignored, as DRF does."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            fields = self.fields
+            unknown = sorted(k for k in data if k not in fields and k not in IGNORED_INPUT)
+            if unknown:
+                writable = ", ".join(name for name, f in fields.items() if not f.read_only)
+                raise serializers.ValidationError({name: [f"Unknown field. Writable fields: {writable}."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class InventorySerializer(StrictInput, serializers.ModelSerializer):
     """Base of every API serializer: sparse fields, tenant handling, permission-checked save.
 
     Subclasses set ``Meta.model``, ``Meta.fields``, and optionally:
@@ -200,6 +301,20 @@ class InventorySerializer(serializers.ModelSerializer):
 
     id = serializers.IntegerField(read_only=True)
     display = DisplayField()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("Meta")
+        if meta is not None and not hasattr(meta, "list_serializer_class"):
+            meta.list_serializer_class = BatchListSerializer  # pages load their references in one query each
+        url = cls._declared_fields.get("url")
+        model = getattr(meta, "model", None)
+        if isinstance(url, SelfLinkField) and model is not None and model not in REFERENCES:
+            columns = None
+            if cls.display_columns is not None:
+                concrete = {f.name for f in model._meta.concrete_fields}
+                columns = tuple(dict.fromkeys(("id", *cls.display_columns, *({"name"} & concrete))))
+            REFERENCES[model] = (url.view_name, columns)
 
     @property
     def principal(self) -> Principal:
@@ -271,14 +386,48 @@ class InventorySerializer(serializers.ModelSerializer):
                 if name in fields:
                     loader([instance])
         if not runtime.enabled("rendering"):  # FAST_PATHS off: DRF asks each field
-            return super().to_representation(instance)
-        plan = self.__dict__.get("_render_plan")
-        if plan is None:
-            plan = self._render_plan = render_plan(self)
-        return render(plan, instance)
+            data = super().to_representation(instance)
+        else:
+            plan = self.__dict__.get("_render_plan")
+            if plan is None:
+                plan = self._render_plan = render_plan(self)
+            data = render(plan, instance)
+        references = reference_fields(self)
+        if references:
+            if not isinstance(self.parent, serializers.ListSerializer) or f"_ref_{references[0]}" not in instance.__dict__:
+                load_references(self, [instance])  # one object: afresh, as it may have changed
+            picked = self.context.get("reference_keys") or {}
+            for name in references:
+                if name in data:
+                    ref = instance.__dict__.get(f"_ref_{name}")
+                    keys = picked.get(name)
+                    data[name] = {k: v for k, v in ref.items() if k in keys} if ref is not None and keys else ref
+        return data
 
     # --- validation ----------------------------------------------------------------------
+    #: fields a PUT that leaves them out keeps (they cannot change, or are derived when empty)
+    put_keeps: tuple[str, ...] = ("tenant", "slug")
+
+    def replacement_defaults(self, attrs: dict) -> dict:
+        """PUT replaces the whole object: a writable field left out gets its default (the
+        serializer's, else the model field's; lists such as tags, addresses and domains become
+        empty), as if the object were created with that body."""
+        model_fields = {f.name: f for f in self.Meta.model._meta.get_fields()}
+        for name, field in self.fields.items():
+            if field.read_only or field.source in attrs or name in self.put_keeps or field.source == "*":
+                continue
+            model_field = model_fields.get(field.source)
+            if isinstance(field, (serializers.ListSerializer, serializers.ListField, serializers.ManyRelatedField)):
+                attrs[field.source] = []
+            elif model_field is not None and getattr(model_field, "concrete", False) and not model_field.many_to_many:
+                attrs[field.source] = model_field.get_default()
+                if model_field.is_relation and attrs[field.source] is not None:
+                    attrs.pop(field.source)  # a required link: the field's own validation asked for it
+        return attrs
+
     def validate(self, attrs):
+        if self.instance is not None and not self.partial:
+            attrs = self.replacement_defaults(attrs)
         if self.instance is not None and "tenant" in attrs and attrs["tenant"] is not None:
             if attrs["tenant"].pk != getattr(self.instance, "tenant_id", attrs["tenant"].pk):
                 raise serializers.ValidationError({"tenant": "Objects cannot move between tenants."})

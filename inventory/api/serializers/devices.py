@@ -5,15 +5,16 @@ from django.db import connections
 from rest_framework import serializers
 
 from inventory.ipam import parse_address
-from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType, Tag
+from inventory.models import (Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType, Tag,
+                              Tenant)
 
-from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField,
+from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField, StrictInput,
                    TenantOwnedSerializer)
 
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$")
 
 
-class DeviceAddressSerializer(serializers.Serializer):
+class DeviceAddressSerializer(StrictInput, serializers.Serializer):
     """One address of a device, written with the device: ``{"ip": "192.168.1.100", "type": "ipv4"}``."""
 
     id = serializers.IntegerField(read_only=True)
@@ -164,7 +165,7 @@ class DeviceRelationshipSerializer(TenantOwnedSerializer):
     url = SelfLinkField("api:relationship-detail")
     brief_fields = ("id", "display", "url")
     related = {"display": ("select", ("parent", "child"))}
-    tenant = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The devices' tenant.")
+    tenant = RestrictedRelatedField(Tenant, read_only=True, help_text="The devices' tenant.")
     parent = RestrictedRelatedField(Device, help_text="Device id of the parent (e.g. the chassis that contains).")
     child = RestrictedRelatedField(Device, help_text="Device id of the child; same tenant, not the parent itself.")
     type = serializers.ChoiceField(choices=RelationshipType.choices, help_text="contains, connected_to or depends_on.")

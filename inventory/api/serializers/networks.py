@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
-from inventory.models import Datacenter, Device, IPPool, Network
+from inventory.models import Datacenter, Device, IPPool, Network, Tenant
 
-from .base import RestrictedRelatedField, SelfLinkField, TenantOwnedSerializer
+from .base import RestrictedRelatedField, SelfLinkField, StrictInput, TenantOwnedSerializer
 
 
 class NetworkSerializer(TenantOwnedSerializer):
@@ -26,7 +26,7 @@ class IPPoolSerializer(TenantOwnedSerializer):
     url = SelfLinkField("api:pool-detail")
     related = {"display": ("select", "network"), "network": ("select", "network")}
     network = RestrictedRelatedField(Network, help_text="Network id; the pool's range lies inside it. Fixed after creation.")
-    tenant = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The network's tenant.")
+    tenant = RestrictedRelatedField(Tenant, read_only=True, help_text="The network's tenant.")
 
     class Meta:
         model = IPPool
@@ -42,7 +42,7 @@ class IPPoolSerializer(TenantOwnedSerializer):
         return attrs
 
 
-class NextIPRequestSerializer(serializers.Serializer):
+class NextIPRequestSerializer(StrictInput, serializers.Serializer):
     """Body of POST .../next-ip/: what to record with the allocated address."""
 
     device = RestrictedRelatedField(Device, required=False, allow_null=True, default=None,

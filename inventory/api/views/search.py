@@ -26,5 +26,5 @@ class SearchView(APIView):
         principal = Principal.of(request)
         found = search(principal, query.validated_data["q"], query.validated_data["limit"],
                        columns=SearchResultSerializer.columns())
-        context = {"request": request, "principal": principal}
+        context = {"request": request, "principal": principal, "nested": True}
         return Response(SearchResultSerializer(found, context=context).data)

@@ -6,12 +6,14 @@ Idempotent per tenant name: an existing demo tenant is left alone unless --reset
 
 import ipaddress
 import random
+import time
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from inventory import ipam
+from inventory.management.cli import Progress, WithExamples
 from inventory.runtime.counting import bump_counts
 from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Membership, Network, Tag, Tenant,
@@ -25,15 +27,19 @@ ROLES = [("web", "Dell PowerEdge R650", "Ubuntu 24.04"), ("db", "HPE ProLiant DL
 TAGS = ["prod", "staging", "dev", "pci", "backup", "monitoring", "edge", "core"]
 
 
-class Command(BaseCommand):
+class Command(WithExamples, BaseCommand):
     help = "Load demo data: 3 tenants, datacenters, networks, pools, devices (--devices N in total)."
+    examples = ("", "--devices 100000", "--reset --devices 300")
 
     def add_arguments(self, parser):
-        parser.add_argument("--devices", type=int, default=1000)
+        parser.add_argument("--devices", type=int, default=1000, help="devices in all (default 1000)")
         parser.add_argument("--reset", action="store_true", help="delete the demo tenants first")
-        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--seed", type=int, default=42, help="random seed (the same data every time)")
 
     def handle(self, *args, devices, reset, seed, **options):
+        if not 1 <= devices <= 10_000_000:
+            raise CommandError(f"--devices: give a number from 1 to 10000000, not {devices}")
+        started = time.monotonic()
         rng = random.Random(seed)
         if reset:
             Tenant.objects.filter(name__in=[t for t, _ in TENANTS]).delete()
@@ -42,10 +48,12 @@ class Command(BaseCommand):
             if Tenant.objects.filter(name=name).exists():
                 self.stdout.write(f"{name}: exists, skipped (use --reset)")
                 continue
+            progress = Progress(self.stdout, name, 4 * per_tenant)
             with transaction.atomic():
-                count = self.seed_tenant(name, prefix, per_tenant, rng)
-            self.stdout.write(self.style.SUCCESS(f"{name}: {count} devices"))
+                count, addresses = self.seed_tenant(name, prefix, per_tenant, rng, progress)
+            progress.finish(self.style.SUCCESS(f"{count} devices, {addresses} addresses"))
         self.seed_users()
+        self.stdout.write(f"Demo data ready in {time.monotonic() - started:.1f} s.")
 
     def seed_users(self):
         User = get_user_model()
@@ -58,7 +66,7 @@ class Command(BaseCommand):
                     user.save()
                 Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})
 
-    def seed_tenant(self, name, prefix, count, rng):
+    def seed_tenant(self, name, prefix, count, rng, progress):
         tenant = Tenant.objects.create(name=name, description=f"Demo tenant {name}")
         dcs = [Datacenter.objects.create(tenant=tenant, name=s, location=loc) for s, loc in SITES]
         tags = Tag.objects.bulk_create([Tag(tenant=tenant, name=t) for t in TAGS])
@@ -86,7 +94,9 @@ class Command(BaseCommand):
                 domains=[f"{role}.{tenant.slug}.example"],
                 description=f"{role} server {n}",
             ))
-        Device.objects.bulk_create(batch, batch_size=2000)
+        for start in range(0, len(batch), 2000):
+            Device.objects.bulk_create(batch[start:start + 2000])
+            progress.advance(len(batch[start:start + 2000]), "devices")
         devices = list(Device.objects.filter(tenant=tenant).order_by("id").values_list("id", "datacenter_id"))
         dc_net = {dc.id: net for dc, net in zip(dcs, nets)}
 
@@ -103,9 +113,13 @@ class Command(BaseCommand):
                                            dns_name=f"host{device_id}.{tenant.slug}.example"))
             for tag in rng.sample(tags, 2):
                 tag_links.append(through(device_id=device_id, tag_id=tag.id))
-        IPAddress.objects.bulk_create(addresses, batch_size=5000)
+        for start in range(0, len(addresses), 5000):
+            IPAddress.objects.bulk_create(addresses[start:start + 5000])
+            progress.at(count + count * min(len(addresses), start + 5000) // len(addresses), "addresses")
+        progress.at(2 * count, "tags")
         through.objects.bulk_create(tag_links, batch_size=5000)
         self.fill_search_text(tenant)
+        progress.at(3 * count, "search text")
 
         rels = []
         ids = [d for d, _ in devices]
@@ -113,7 +127,8 @@ class Command(BaseCommand):
             rels.append(DeviceRelationship(tenant=tenant, parent_id=ids[i], child_id=ids[i + 1], type="connected_to"))
         DeviceRelationship.objects.bulk_create(rels)
         bump_counts(Device, IPAddress)  # bulk_create sends no signals
-        return len(devices)
+        progress.at(4 * count, "relationships")
+        return len(devices), len(addresses)
 
     def fill_search_text(self, tenant):
         tags, addrs = {}, {}
