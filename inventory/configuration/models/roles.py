@@ -121,6 +121,7 @@ class RoleTemplate(RoleChild):
         from ..rendering import RenderError, check_syntax
 
         errors = {}
+        self.content = (self.content or "").replace("\r\n", "\n")  # browsers send CRLF from a textarea
         path = self.path or ""
         if not path.startswith("/") or posixpath.normpath(path) != path or "\x00" in path or path == "/":
             errors["path"] = "An absolute, normalised file path (e.g. /etc/nginx/nginx.conf)."
