@@ -2,6 +2,7 @@
 filter spellings, address containment, strictness, one error shape, jobs' 202, the API root,
 offline docs."""
 
+import ipaddress
 import json
 import re
 
@@ -105,7 +106,8 @@ def test_addresses_by_containment_and_exact_q(http, world):
     # another tenant's addresses in the same range stay invisible
     assert IPAddress.objects.filter(address="10.0.0.5").count() == 2
     assert names(http.get("/api/ip-addresses/?q=10.0.0.5")) == ["10.0.0.5"]
-    assert names(http.get("/api/ip-addresses/?q=::a00:5")) == ["::a00:5"]
+    # PostgreSQL spells this address ::10.0.0.5, SQLite as given: the same address
+    assert [str(ipaddress.ip_address(n)) for n in names(http.get("/api/ip-addresses/?q=::a00:5"))] == ["::a00:5"]
 
 
 def test_strict_ordering_and_body_fields(http, world):

@@ -279,8 +279,13 @@ class ToolTestView(APIView):
             raise exceptions.ValidationError({"params": ["An object of the tool's parameters."]})
         try:
             return Response(run_test(principal, obj, params))
-        except ToolError as exc:
-            raise exceptions.ValidationError(exc.as_dict()["error"]) from None
+        except ToolError as exc:  # the same refusal an MCP call gets, in REST's shapes
+            if exc.code == "FORBIDDEN":
+                raise exceptions.PermissionDenied(exc.message) from None
+            if exc.code == "NOT_FOUND":
+                raise exceptions.NotFound(exc.message) from None
+            details = exc.details if isinstance(exc.details, dict) and exc.details else {}
+            raise exceptions.ValidationError(details or {"non_field_errors": [exc.message]}) from None
 
 
 def run_test(principal: Principal, obj: CustomTool, params: dict) -> dict:
