@@ -65,14 +65,17 @@ def snapshot(w) -> tuple:
 # --- the paths ---------------------------------------------------------------------------------
 def admin_post(client, w, model: str, obj, data: dict):
     client.force_login(w["user"])
-    return client.post(reverse(f"admin:inventory_{model}_change", args=[obj.pk]), data)
+    url = reverse(f"admin:inventory_{model}_change", args=[obj.pk])
+    # the page's inlines, whatever apps add them (roles, ...), post their management forms empty
+    for formset in client.get(url).context["inline_admin_formsets"]:
+        prefix = formset.formset.prefix
+        data.setdefault(f"{prefix}-TOTAL_FORMS", formset.formset.initial_form_count())
+        data.setdefault(f"{prefix}-INITIAL_FORMS", formset.formset.initial_form_count())
+    return client.post(url, data)
 
 
 def device_form(w, **changes) -> dict:
-    data = {"tenant": w["a"].pk, "name": "alpha", "status": "planned", "domains": "[]", "facts": "{}",
-            "addresses-TOTAL_FORMS": 0, "addresses-INITIAL_FORMS": 0,
-            "child_links-TOTAL_FORMS": 0, "child_links-INITIAL_FORMS": 0,
-            "parent_links-TOTAL_FORMS": 0, "parent_links-INITIAL_FORMS": 0}
+    data = {"tenant": w["a"].pk, "name": "alpha", "status": "planned", "domains": "[]", "facts": "{}"}
     data.update(changes)
     return data
 

@@ -111,7 +111,9 @@ def _filter_schema(flt) -> dict:
 
     description = str(flt.extra.get("help_text") or flt.label or "")
     choices = flt.extra.get("choices")
-    if isinstance(flt, df.MultipleChoiceFilter) and isinstance(choices, (list, tuple)):
+    if getattr(flt, "ids_only", False):  # RefFilter's <fk>_id spelling: an id
+        schema = {"type": "integer", "minimum": 1}
+    elif isinstance(flt, df.MultipleChoiceFilter) and isinstance(choices, (list, tuple)):
         schema = {"type": "array", "items": {"enum": [str(c) for c, _label in choices]}, "minItems": 1}
     elif isinstance(flt, df.ChoiceFilter) and isinstance(choices, (list, tuple)):
         schema = {"enum": [str(c) for c, _label in choices]}
@@ -126,7 +128,7 @@ def _filter_schema(flt) -> dict:
 
 def _applier(filterset_class, name: str) -> Callable:
     def apply(qs, value, ctx):
-        return apply_filterset(filterset_class, qs, {name: value})
+        return apply_filterset(filterset_class, qs, {name: value}, principal=ctx.principal)
     return apply
 
 
@@ -136,7 +138,7 @@ def filterset_arguments(filterset_class) -> dict[str, tuple[dict, Callable]]:
             for name, flt in filterset_class.base_filters.items()}
 
 
-def apply_filterset(filterset_class, queryset, values: dict):
+def apply_filterset(filterset_class, queryset, values: dict, *, principal=None):
     """``queryset`` narrowed by ``filterset_class`` as REST narrows it for these query values;
     an invalid value is INVALID_PARAMS with the filter's message under the argument's name."""
     from django.http import QueryDict
@@ -145,6 +147,7 @@ def apply_filterset(filterset_class, queryset, values: dict):
     for name, value in values.items():
         data.setlist(name, [str(v) for v in value] if isinstance(value, list) else [str(value)])
     filterset = filterset_class(data=data, queryset=queryset)
+    filterset.principal = principal  # RefFilter resolves names and ids among what the caller may view
     if not filterset.is_valid():
         raise InvalidParams("Invalid arguments.", {_FILTER_ARG_NAMES.get(k, k): v for k, v in filterset.errors.items()})
     return filterset.qs
