@@ -146,8 +146,27 @@ def validate_arguments(tool: Tool, args) -> None:
                 errors.setdefault(".".join([*path, name]), []).append("Unknown field.")
         else:
             errors.setdefault(".".join(path) or "non_field_errors", []).append(_message(err))
+    for path, value in _integers(args, ()):
+        if not -BIGINT <= value < BIGINT:  # whatever the schema says, the database holds no more
+            errors.setdefault(".".join(path), []).append(f"Ensure this value is between {-BIGINT} and {BIGINT - 1}.")
     if errors:
         raise InvalidParams("Invalid arguments.", errors)
+
+
+BIGINT = 2**63
+
+
+def _integers(value, path):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _integers(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _integers(item, (*path, str(index)))
 
 
 def _message(err) -> str:

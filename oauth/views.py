@@ -214,8 +214,8 @@ def register(request):
     try:
         data = json.loads(request.body or b"null")
         fields = clean_registration(data)
-    except (ValueError, UnicodeDecodeError):
-        return _registration_error("invalid_client_metadata", "The body must be valid JSON.")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _registration_error("invalid_client_metadata", "The body must be valid JSON (and nested at most a few levels).")
     except RegistrationError as exc:
         return _registration_error(exc.error, exc.description)
     app = Application(

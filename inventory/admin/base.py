@@ -1,8 +1,10 @@
 """Admin classes that route every question through the tenancy layer."""
 
 from django.contrib import admin
+from django.db import models
 from django.http import Http404
 
+from inventory.fields import BoundedJSONDecoder
 from inventory.tenancy import Action, Principal, RestrictedQuerySet
 
 
@@ -38,6 +40,11 @@ class TenantScopedMixin:
 
     def has_delete_permission(self, request, obj=None):
         return self._can(request, Action.DELETE, obj)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.JSONField) and db_field.decoder is None:
+            kwargs.setdefault("decoder", BoundedJSONDecoder)  # deep nesting: a form error, not a 500
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -3,12 +3,14 @@
 import django_filters as filters
 from django import forms
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
 from inventory.models import (
     AddressStatus, Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, IPPool, Membership,
     Network, RelationshipType, Tenant,
 )
+from inventory.api.schema import MAX_ID
 from inventory.services import search as search_service
 from inventory.tenancy import Role
 
@@ -16,6 +18,7 @@ from inventory.tenancy import Role
 COMMON_PARAMS = {"brief", "fields", "format", "limit", "offset", "ordering"}
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
     """An object id: a positive 64-bit integer, so a huge or fractional value is a 400, not a
     database overflow."""
@@ -24,7 +27,14 @@ class IdFilter(filters.NumberFilter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 4094})
+class VlanFilter(IdFilter):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_value", 4094)
         super().__init__(*args, **kwargs)
 
 
@@ -73,7 +83,7 @@ class NetworkFilter(TenantFilterSet):
     q = QFilter(search_service.filter_networks)
     datacenter_id = IdFilter()
     family = filters.ChoiceFilter(choices=[(4, "4"), (6, "6")])
-    vlan_id = IdFilter(max_value=4094, help_text="VLAN id (1-4094).")
+    vlan_id = VlanFilter(help_text="VLAN id (1-4094).")
     name = filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
