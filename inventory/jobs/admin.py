@@ -18,7 +18,7 @@ from inventory.models import Device, Network
 from inventory.tenancy import Action, Principal
 
 from . import services
-from .models import DeviceAccess, DiscoveredDevice, Job, JobStatus, ScanSchedule
+from .models import DeviceAccess, DiscoveredDevice, Job, JobStatus, ScanPolicy, ScanSchedule
 from .serializers import JobLogLineSerializer
 
 STATUS_COLOURS = {"queued": "#777", "running": "#2a6ebb", "succeeded": "#2e7d32", "failed": "#c62828",
@@ -223,6 +223,29 @@ class ScanScheduleAdmin(TenantScopedAdmin):
         if not Principal.of(request).can(Action.EXECUTE, obj):
             raise Http404("You may not schedule scans of this network.")
         super().save_model(request, obj, form, change)
+
+
+@admin.register(ScanPolicy)
+class ScanPolicyAdmin(TenantScopedAdmin):
+    """A tenant's admins narrow where its scans may go (never wider than JOBS_SCAN_ALLOWED_NETWORKS)."""
+
+    list_display = ["tenant", "allowed_networks"]
+    fields = ["tenant", "allowed_networks"]
+
+    def has_add_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "tenant" and field is not None:
+            field.queryset = field.queryset.restrict(request, Action.MANAGE)
+        return field
 
 
 # --- actions on the inventory's Network and Device changelists ---------------------------

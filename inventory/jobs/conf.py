@@ -10,6 +10,11 @@ FIELD_ENCRYPTION_KEYS = _env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 #: discovery: refuse networks with more addresses than this (default: a /16)
 JOBS_SCAN_MAX_HOSTS = _env.int("JOBS_SCAN_MAX_HOSTS", default=65536)
+#: discovery scans only reach addresses inside these networks (CIDRs, comma-separated in the
+#: environment); default loopback, RFC 1918, RFC 6598 (carrier-grade NAT) and IPv6 ULA. A
+#: tenant's admin may narrow it further (admin: Scan policies). Checked before a packet is sent.
+JOBS_SCAN_ALLOWED_NETWORKS = _env.list("JOBS_SCAN_ALLOWED_NETWORKS", default=[
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"])
 #: parallel probes (host × port connects) in flight at once
 JOBS_SCAN_CONCURRENCY = _env.int("JOBS_SCAN_CONCURRENCY", default=256)
 #: hosts probed between two progress/cancellation checks

@@ -63,6 +63,49 @@ def check_size(net) -> None:
         )
 
 
+def _parse_networks(values, where: str) -> list:
+    networks = []
+    for value in values:
+        value = str(value).strip()
+        if not value:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} in {where} is not a network (CIDR).") from None
+    return networks
+
+
+def split_networks(text: str) -> list[str]:
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def global_allowed_networks() -> list:
+    return _parse_networks(settings.JOBS_SCAN_ALLOWED_NETWORKS, "JOBS_SCAN_ALLOWED_NETWORKS")
+
+
+def _inside(net, networks) -> bool:
+    return any(net.version == allowed.version and net.subnet_of(allowed) for allowed in networks)
+
+
+def check_allowed(net, tenant_id) -> None:
+    """ValueError unless every address of ``net`` is inside JOBS_SCAN_ALLOWED_NETWORKS and inside
+    the tenant's own scan policy, if it has one. Called before a scan is recorded and again before
+    its first packet."""
+    from .models import ScanPolicy
+
+    net = ipaddress.ip_network(str(net), strict=False)
+    allowed = global_allowed_networks()
+    if not _inside(net, allowed):
+        raise ValueError(
+            f"{net} is outside the networks scans may reach (JOBS_SCAN_ALLOWED_NETWORKS: "
+            f"{', '.join(map(str, allowed)) or 'none'}).")
+    policy = ScanPolicy.objects.filter(tenant_id=tenant_id).first() if tenant_id is not None else None
+    if policy is not None and not _inside(net, policy.networks()):
+        raise ValueError(f"{net} is outside this tenant's scan policy ({', '.join(map(str, policy.networks()))}; "
+                         f"admin: Scan policies), inside JOBS_SCAN_ALLOWED_NETWORKS.")
+
+
 @dataclass
 class HostResult:
     ip: str
@@ -266,6 +309,7 @@ def run_scan(ctx: JobContext):
     net = network.ip_network
     try:
         check_size(net)
+        check_allowed(net, network.tenant_id)  # the setting may have narrowed since it was queued
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     scan_type = job.params.get("scan_type", ScanType.QUICK)

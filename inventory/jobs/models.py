@@ -79,6 +79,11 @@ class Job(TenantOwned):
             self.task_id = str(uuid.uuid4())
         super().save(*args, **kwargs)
 
+    def clean(self):
+        super().clean()
+        if self._state.adding and self.kind == JobKind.DISCOVERY_SCAN and self.network is not None:
+            _check_scan_allowed(self.network, "network")
+
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
@@ -227,3 +232,54 @@ class ScanSchedule(TenantOwned):
 
     def __str__(self):
         return f"{self.get_scan_type_display()} scan of {self.network} every {self.interval_minutes} min"
+
+    def clean(self):
+        super().clean()
+        if self.network_id is not None and self.enabled:
+            _check_scan_allowed(self.network, "network")
+
+
+def _check_scan_allowed(network, field: str) -> None:
+    from .discovery import check_allowed
+
+    try:
+        check_allowed(network.ip_network, network.tenant_id)
+    except ValueError as exc:
+        raise ValidationError({field: str(exc)}) from None
+
+
+class ScanPolicy(TenantOwned):
+    """A tenant's own, narrower list of the networks its scans may reach."""
+
+    allowed_networks = models.TextField(
+        help_text="Networks (CIDR) this tenant's scans may reach, one a line or comma-separated; each must lie "
+                  "inside JOBS_SCAN_ALLOWED_NETWORKS.")
+
+    class Meta:
+        verbose_name = "scan policy"
+        verbose_name_plural = "scan policies"
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="scanpolicy_one_per_tenant")]
+
+    def __str__(self):
+        return f"Scan policy of {self.tenant}"
+
+    def networks(self) -> list:
+        from .discovery import _parse_networks, split_networks
+
+        return _parse_networks(split_networks(self.allowed_networks), "the scan policy")
+
+    def clean(self):
+        super().clean()
+        from .discovery import _inside, global_allowed_networks
+
+        try:
+            networks = self.networks()
+        except ValueError as exc:
+            raise ValidationError({"allowed_networks": str(exc)}) from None
+        if not networks:
+            raise ValidationError({"allowed_networks": "Name at least one network (CIDR)."})
+        outside = [str(n) for n in networks if not _inside(n, global_allowed_networks())]
+        if outside:
+            raise ValidationError({"allowed_networks": f"{', '.join(outside)} lie(s) outside JOBS_SCAN_ALLOWED_NETWORKS "
+                                                       f"({', '.join(map(str, global_allowed_networks()))})."})
+        self.allowed_networks = "\n".join(str(n) for n in networks)

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -68,8 +69,15 @@ def enqueue_due_scans() -> int:
             locked = ScanSchedule.objects.select_for_update(skip_locked=True).filter(pk=schedule.pk).first()
             if locked is None or (locked.next_run and locked.next_run > now):
                 continue
-            job = create_job(None, "discovery_scan", schedule.network, {"scan_type": schedule.scan_type},
-                             via="schedule")
+            try:
+                with transaction.atomic():
+                    job = create_job(None, "discovery_scan", schedule.network, {"scan_type": schedule.scan_type},
+                                     via="schedule")
+            except DjangoValidationError as exc:  # e.g. the network is no longer allowed to be scanned
+                logger.warning("scheduled scan of %s refused: %s", schedule.network, " ".join(exc.messages))
+                ScanSchedule.objects.filter(pk=schedule.pk).update(
+                    next_run=now + timedelta(minutes=schedule.interval_minutes))
+                continue
             ScanSchedule.objects.filter(pk=schedule.pk).update(
                 last_run=now, last_job=job, next_run=now + timedelta(minutes=schedule.interval_minutes))
             count += 1
