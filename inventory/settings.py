@@ -149,7 +149,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "inventory.redis_cache.SharedPoolRedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": "cache"}}  # clear() deletes these keys only: the broker's share the database
+                          "KEY_PREFIX": "cache",  # clear() deletes these keys only: the broker's share the database
+                          # an unreachable Redis answers within a bounded time (503, not a hang)
+                          "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5}}}
 else:
     CACHES = {
         "default": {
@@ -172,9 +174,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_HARD_TIME_LIMIT + 600}
+# The broker: CELERY_BROKER_URL if set (a broker apart from the cache), else REDIS_URL, else embedded.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+if env.str("CELERY_BROKER_URL", default="") or REDIS_URL:
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_HARD_TIME_LIMIT + 600, "socket_connect_timeout": 2}
 else:
     # Embedded default: a broker that needs no server (kombu's filesystem transport).
     from inventory.broker import EMBEDDED_BROKER_URL, embedded_broker_options

@@ -17,6 +17,8 @@ from mcp.server.transport_security import TransportSecurityMiddleware, Transport
 from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_NAME_HEADER, decode_header_value
 from starlette.requests import Request
 
+from inventory.outages import unavailable
+
 from .registry import registry
 from .server import CallerEnv, authenticate, run_sync
 from .sse_relay import authenticated_user
@@ -49,6 +51,17 @@ async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, b
     await send({"type": "http.response.body", "body": data})
 
 
+async def send_unavailable(send, dependency: str) -> None:
+    """503 + ``Retry-After`` with a JSON-RPC error body: a dependency is down (nothing else to say)."""
+    from inventory.outages import RETRY_AFTER, message
+
+    from .server import UNAVAILABLE
+
+    await _send_json(send, 503, {"jsonrpc": "2.0", "id": None, "error": {
+        "code": UNAVAILABLE, "message": message(dependency), "data": {"dependency": dependency, "retry_after": RETRY_AFTER}}},
+        [(b"retry-after", str(RETRY_AFTER).encode())])
+
+
 def client_ip(scope) -> str | None:
     client = scope.get("client")
     return client[0] if client else None
@@ -73,7 +86,13 @@ class AuthGate:
         header = request.headers.get("authorization", "")
         principal = None
         if header[:7].lower() == "bearer ":
-            principal = await run_sync(authenticate, header[7:].strip())
+            try:
+                principal = await run_sync(authenticate, header[7:].strip())
+            except Exception as exc:
+                dependency = unavailable(exc)
+                if not dependency:
+                    raise
+                return await send_unavailable(send, dependency)
         if principal is None:
             kwargs = {"error": "invalid_token", "description": "The bearer token is invalid, expired or revoked."} if header else {}
             return await _send_json(

@@ -31,6 +31,8 @@ from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from inventory import threads
+from inventory.outages import RETRY_AFTER, unavailable
+from inventory.outages import message as outage_message
 from inventory.tenancy import Principal
 
 from . import audit
@@ -247,6 +249,8 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
             correlation_id.reset(token)
         result, is_error, error = _jsonable(result if result is not None else {}), False, None
     except Exception as exc:  # noqa: BLE001 - every failure becomes an isError result
+        if unavailable(exc):
+            raise  # an outage: a JSON-RPC error (call_tool), nothing to audit into a database that is down
         error = _tool_error(exc)
         result, is_error = error.as_dict(), True
     audit.record(
@@ -257,6 +261,17 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
         transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None),
     )
     return result, is_error
+
+
+#: JSON-RPC error code of a dependency outage (implementation-defined server error range)
+UNAVAILABLE = -32001
+
+
+def _raise_if_unavailable(exc: Exception) -> None:
+    dependency = unavailable(exc)
+    if dependency:
+        logger.warning("MCP request failed: %s unreachable (%s)", dependency, type(exc).__name__)
+        raise MCPError(UNAVAILABLE, outage_message(dependency), {"dependency": dependency, "retry_after": RETRY_AFTER}) from None
 
 
 def result_of(structured: dict, is_error: bool) -> types.CallToolResult:
@@ -282,7 +297,11 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         principal = env.principal
         if env.credential is not None:
             principal = await run_sync(lambda: _stdio_principal(env.credential))
-        tools = await run_sync(visible_tools, principal) if principal is not None else []
+        try:
+            tools = await run_sync(visible_tools, principal) if principal is not None else []
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
         return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -290,7 +309,11 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         if tool is None:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
         env = env_getter(ctx)
-        structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
+        try:
+            structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
         return result_of(structured, is_error)
 
     def input_schema(name: str):

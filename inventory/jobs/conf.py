@@ -47,6 +47,7 @@ JOBS_PLAN_PROVIDERS = _env.list("JOBS_PLAN_PROVIDERS", default=["inventory.jobs.
 CELERY_BEAT_SCHEDULE = {
     "jobs-enqueue-due-scans": {"task": "jobs.enqueue_due_scans", "schedule": 60.0},
     "jobs-requeue-stale": {"task": "jobs.requeue_stale", "schedule": 60.0},
+    "jobs-send-unsent": {"task": "jobs.send_unsent", "schedule": 60.0},
 }
 
 # Redis visibility timeout override (tests of crash redelivery use a short one).

@@ -56,6 +56,9 @@ class Job(TenantOwned):
     cancel_requested = models.BooleanField(default=False)
     # execution bookkeeping
     task_id = models.CharField(max_length=64, unique=True, default="", blank=True)
+    sent = models.DateTimeField(null=True, blank=True,
+                                help_text="When the task was handed to the broker; empty: in the outbox (re-sent "
+                                          "by beat and at worker start).")
     attempt = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid holding the job")
     heartbeat = models.DateTimeField(null=True, blank=True)

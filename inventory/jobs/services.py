@@ -44,10 +44,15 @@ def create_job(principal: Principal | None, kind: str, target, params: dict, *, 
         job.client_name = principal.client_name or ""
     else:
         job.via = via
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         job.save()
         JobLogLine.objects.create(job=job, message=f"Queued by {_who(job)}.")
         tasks.enqueue(job)
+    if outermost and job.sent_ok is False:
+        JobLogLine.objects.create(job=job, level="warning",
+                                  message="The job queue was unreachable; the job waits in the outbox.")
+        raise tasks.BrokerUnavailable(job)
     return job
 
 
