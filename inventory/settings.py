@@ -128,8 +128,11 @@ elif env.bool("DATABASE_POOL", default=False) and env.int("DATABASE_POOL_MAX_SIZ
     # PostgreSQL in the ASGI web process (inventory/asgi.py turns DATABASE_POOL on): a psycopg
     # pool per process. Set DATABASE_POOL=off behind PgBouncer.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses pools with persistent connections
+    # timeout: how long a request waits for a connection; with PostgreSQL down it is what a
+    # request waits before its 503 (inventory/outages.py)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8), "timeout": 10,
+        "min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
     }
 else:
     # PostgreSQL elsewhere (Celery workers, management commands): persistent connections.
@@ -143,6 +146,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     # in transaction mode).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=2))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # an unreachable server is reported within this many seconds (a 503), not after the OS's ~2 min
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker ---------------------------------------------------

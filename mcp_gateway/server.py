@@ -196,7 +196,7 @@ def _tool_error(exc: Exception) -> ToolError:
         return Forbidden(str(exc) or "You may not do that.")
     if isinstance(exc, APIException):  # e.g. inventory.services.common.Conflict (409)
         code = {400: "INVALID_PARAMS", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-                409: "CONFLICT"}.get(exc.status_code)
+                409: "CONFLICT", 503: "UNAVAILABLE"}.get(exc.status_code)
         if code:
             detail = exc.detail if isinstance(exc.detail, (dict, list)) else {}
             return ToolError(str(exc.detail) if not isinstance(exc.detail, (dict, list)) else "Request refused.",

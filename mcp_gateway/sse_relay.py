@@ -118,7 +118,7 @@ class SseRelay:
                     await pubsub.aclose()
                     await client.aclose()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
+                delay = min(delay * 2, 5)
                 continue
             self.redis = client
             logger.info("MCP SSE relay: listening on Redis")

@@ -135,11 +135,13 @@ def job_cancel(ctx: ToolContext, args: dict) -> dict:
 _PAGE = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Page size (default 50)."},
          "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip."}}
 
+# Starting a job is not atomic here: the job service commits the job, then hands it to the broker,
+# and answers UNAVAILABLE (job kept in the outbox) when the broker does not take it.
 TOOLS = [
     Tool(name="discovery_scan", title="Scan a network",
          description="Start a discovery scan of a network (TCP connect; quick: common ports, full: 1-1024 and "
                      "common higher ports, deep: full plus service banners). Returns the job id at once.",
-         group="discovery", action="execute", handler=discovery_scan, open_world=True,
+         group="discovery", action="execute", handler=discovery_scan, open_world=True, atomic=False,
          input_schema=_obj({"network_id": _int("Network to scan."),
                             "scan_type": {"type": "string", "enum": ScanType.values, "default": "quick"},
                             "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535},
@@ -161,7 +163,7 @@ TOOLS = [
     Tool(name="provisioning_trigger", title="Provision a device",
          description="Run the device's provisioning plan over SSH (allocate a primary address if it has none, "
                      "run each script step, mark it active). Returns the job id at once.",
-         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True,
+         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True, atomic=False,
          input_schema=_obj({"device_id": _int("Device to provision."),
                             "network_id": _int("Network to allocate the primary address from (optional).")},
                            ["device_id"])),
@@ -172,7 +174,7 @@ TOOLS = [
     Tool(name="command_execute", title="Run a command on a device",
          description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
                      "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
-         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True,
+         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True, atomic=False,
          input_schema=_obj({"device_id": _int("Device to run on."),
                             "command": {"type": "string", "minLength": 1, "maxLength": 10000},
                             "timeout": {"type": "integer", "minimum": 1, "description": "Seconds."}},

@@ -46,6 +46,7 @@ class BrokerUnavailable(APIException):
             f"when the queue is back (do not submit it again; cancel it with POST /api/jobs/{job.pk}/cancel/ "
             f"if it is no longer wanted).")
         self.job = job
+        self.wait = 30  # DRF sends it as Retry-After
 
 
 def send(job_id: int, task_id: str) -> bool:
