@@ -47,6 +47,10 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS", default=[f"{_public.scheme}://{_public.netloc}"]
 )
+#: addresses (or CIDRs) of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are
+#: believed (inventory/asgi.py); empty: none, the client is the TCP peer. Run uvicorn with
+#: --no-proxy-headers: its own default believes 127.0.0.1.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True

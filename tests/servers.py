@@ -53,6 +53,7 @@ class UvicornServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "inventory.asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
+             "--no-proxy-headers",  # as in production: the app believes only TRUSTED_PROXIES
              "--loop", "inventory.serving:loop_factory"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
