@@ -130,6 +130,9 @@ class Tool:
     open_world: bool = False
     atomic: bool = True
     secret_fields: frozenset[str] = frozenset()
+    #: known secret values the arguments may contain (e.g. a device's password typed into a
+    #: command), masked in the audit row whatever the call's outcome: (arguments) -> iterable of str
+    secret_values: Callable[[dict], object] | None = None
     visible: Callable[[Principal], bool] | None = None
 
     def __post_init__(self):

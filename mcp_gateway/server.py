@@ -255,7 +255,7 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
         result, is_error = error.as_dict(), True
     audit.record(
         call_id=call_id, principal=principal, tool_name=tool.name, arguments=args,
-        secret_fields=tool.secret_fields, outcome="error" if is_error else "ok",
+        secret_fields=tool.secret_fields, secret_values=_secret_values(tool, args), outcome="error" if is_error else "ok",
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - started) * 1000, ip=env.ip, user_agent=env.user_agent,
         transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None),
@@ -272,6 +272,16 @@ def _raise_if_unavailable(exc: Exception) -> None:
     if dependency:
         logger.warning("MCP request failed: %s unreachable (%s)", dependency, type(exc).__name__)
         raise MCPError(UNAVAILABLE, outage_message(dependency), {"dependency": dependency, "retry_after": RETRY_AFTER}) from None
+
+
+def _secret_values(tool: Tool, args) -> set:
+    if tool.secret_values is None or not isinstance(args, dict):
+        return set()
+    try:
+        return set(tool.secret_values(args) or ())
+    except Exception:  # noqa: BLE001 - e.g. bad arguments: the call failed anyway; audit what we can
+        logger.warning("could not look up the secret values of a %s call", tool.name, exc_info=True)
+        return set()
 
 
 def result_of(structured: dict, is_error: bool) -> types.CallToolResult:

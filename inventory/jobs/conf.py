@@ -38,6 +38,10 @@ JOBS_STALE_AFTER = _env.float("JOBS_STALE_AFTER", default=120.0)
 #: a job is attempted at most this many times (crash redeliveries included)
 JOBS_MAX_ATTEMPTS = _env.int("JOBS_MAX_ATTEMPTS", default=3)
 
+#: secrets known for a device besides its SSH credential: callables "module.function" (device) ->
+#: iterable of str; their values are masked in stored job parameters and MCP audit rows
+JOBS_SECRET_PROVIDERS = _env.list("JOBS_SECRET_PROVIDERS", default=[])
+
 #: provisioning: callables "module.function" (device, params) -> list of step dicts or None;
 #: the first that returns steps supplies the plan (roles/blueprints can plug in here)
 JOBS_PLAN_PROVIDERS = _env.list("JOBS_PLAN_PROVIDERS", default=["inventory.jobs.plans.default_plan"])

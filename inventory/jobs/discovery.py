@@ -319,11 +319,19 @@ def run_scan(ctx: JobContext):
     first, last = ipam.usable_bounds(net)
     total = last - first + 1
     batch = max(1, settings.JOBS_SCAN_BATCH)
-    ctx.log(f"Scanning {net}: {total} addresses, {len(ports)} TCP ports each ({scan_type})"
-            f"; ICMP echo {'on' if icmp else 'not available'}.")
-    ctx.progress(0, f"0/{total} addresses scanned")
-    found = []
-    for start in range(first, last + 1, batch):
+    # a job reclaimed after its worker died resumes after the last batch it recorded
+    resume = job.result.get("resume") if job.attempt > 1 else None
+    start_at, found = first, []
+    if isinstance(resume, dict) and first <= int(resume.get("next", first)) <= last + 1:
+        start_at, found = int(resume["next"]), list(resume.get("found", []))
+    if start_at == first:
+        ctx.log(f"Scanning {net}: {total} addresses, {len(ports)} TCP ports each ({scan_type})"
+                f"; ICMP echo {'on' if icmp else 'not available'}.")
+        ctx.progress(0, f"0/{total} addresses scanned")
+    else:
+        ctx.log(f"Resuming the scan of {net} at {ipam.to_address(start_at, net.version)} (attempt {job.attempt}): "
+                f"{start_at - first}/{total} addresses were scanned before, {len(found)} found.")
+    for start in range(start_at, last + 1, batch):
         ctx.check_cancel()
         hosts = [str(ipam.to_address(i, net.version)) for i in range(start, min(start + batch, last + 1))]
         results = asyncio.run(scan_hosts(
@@ -335,7 +343,10 @@ def run_scan(ctx: JobContext):
             ctx.log(f"{r.ip}{' (' + r.hostname + ')' if r.hostname else ''}: open ports "
                     f"{', '.join(map(str, r.open_ports)) or 'none'}{'; answers ping' if r.icmp else ''}")
         done = start + len(hosts) - first
-        ctx.progress(done * 100 / total, f"{done}/{total} addresses scanned, {len(found)} found")
+        # progress and where to resume, in one write
+        ctx.checkpoint(done * 100 / total, f"{done}/{total} addresses scanned, {len(found)} found",
+                       resume={"next": start + len(hosts), "found": found})
+    job.result.pop("resume", None)
     ctx.save_result(addresses_scanned=total, hosts_found=len(found), hosts=found, ports_scanned=len(ports),
                     scan_type=scan_type, icmp=icmp)
     ctx.log(f"Found {len(found)} host(s).")

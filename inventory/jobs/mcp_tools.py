@@ -135,6 +135,19 @@ def job_cancel(ctx: ToolContext, args: dict) -> dict:
 _PAGE = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Page size (default 50)."},
          "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip."}}
 
+def _command_secrets(args: dict) -> set[str]:
+    """The device's known secrets, masked in the audit row of the call (a password typed into
+    the command), whether or not the caller may see the device: masking reveals nothing."""
+    from inventory.models import Device
+
+    from .masking import device_secrets
+
+    device_id = args.get("device_id")
+    if not isinstance(device_id, int) or isinstance(device_id, bool) or not 0 < device_id < 2**63:
+        return set()
+    return device_secrets(Device.objects.filter(pk=device_id).first())
+
+
 # Starting a job is not atomic here: the job service commits the job, then hands it to the broker,
 # and answers UNAVAILABLE (job kept in the outbox) when the broker does not take it.
 TOOLS = [
@@ -175,6 +188,7 @@ TOOLS = [
          description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
                      "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
          group="commands", action="execute", handler=command_execute, open_world=True, destructive=True, atomic=False,
+         secret_values=_command_secrets,
          input_schema=_obj({"device_id": _int("Device to run on."),
                             "command": {"type": "string", "minLength": 1, "maxLength": 10000},
                             "timeout": {"type": "integer", "minimum": 1, "description": "Seconds."}},

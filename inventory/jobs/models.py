@@ -43,11 +43,17 @@ class Job(TenantOwned):
     via = models.CharField(max_length=16, blank=True, default="", help_text="session, api_key, oauth, stdio or schedule")
     client_id = models.CharField(max_length=200, blank=True, default="", help_text="API key prefix or OAuth client id")
     client_name = models.CharField(max_length=200, blank=True, default="")
+    correlation_id = models.CharField(max_length=255, blank=True, default="",
+                                      help_text="Of the request or MCP call that started it; its writes carry it in "
+                                                "the audit log.")
     # what it works on
     network = models.ForeignKey("inventory.Network", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     device = models.ForeignKey("inventory.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     target = models.CharField(max_length=200, blank=True, default="", help_text="What the job works on, as text.")
     params = models.JSONField(default=dict, blank=True)
+    sealed = EncryptedTextField(blank=True, default="", editable=False,
+                                help_text="The parameters as typed, when they held known secret values (masked in "
+                                          "params); encrypted, read only by the worker.")
     # progress and outcome
     progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     step = models.CharField(max_length=200, blank=True, default="", help_text="Current step.")
@@ -86,6 +92,14 @@ class Job(TenantOwned):
         super().clean()
         if self._state.adding and self.kind == JobKind.DISCOVERY_SCAN and self.network is not None:
             _check_scan_allowed(self.network, "network")
+
+    def run_params(self) -> dict:
+        """The parameters as given (``params`` has known secrets masked): for the worker only."""
+        if self.sealed:
+            import json
+
+            return json.loads(self.sealed)
+        return self.params
 
     @property
     def is_finished(self) -> bool:
