@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inventory', '0005_ipaddress_composite_indexes_only'),
-        ('jobs', '0001_initial'),
+        ('jobs', '0002_mesh_job_kinds'),
     ]
 
     operations = [
