@@ -122,3 +122,25 @@ class TenantScopedInline(TenantScopedMixin, admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return self._can(request, Action.CHANGE, obj)
 
+
+
+class TenantSettingsAdmin(TenantScopedAdmin):
+    """A tenant's settings (tool groups, scan policy...): only its admins ("manage") add, change or
+    delete them, and only for the tenants they manage."""
+
+    def has_add_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "tenant" and field is not None:
+            from inventory.models import Tenant
+
+            field.queryset = Tenant.objects.restrict(Principal.of(request), Action.MANAGE)
+        return field

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException
 
-from inventory.admin.base import TenantScopedAdmin
+from inventory.admin.base import TenantScopedAdmin, TenantSettingsAdmin
 from inventory.models import Device, Network
 from inventory.tenancy import Action, Principal
 
@@ -226,26 +226,11 @@ class ScanScheduleAdmin(TenantScopedAdmin):
 
 
 @admin.register(ScanPolicy)
-class ScanPolicyAdmin(TenantScopedAdmin):
+class ScanPolicyAdmin(TenantSettingsAdmin):
     """A tenant's admins narrow where its scans may go (never wider than JOBS_SCAN_ALLOWED_NETWORKS)."""
 
     list_display = ["tenant", "allowed_networks"]
     fields = ["tenant", "allowed_networks"]
-
-    def has_add_permission(self, request, obj=None):
-        return self._can(request, Action.MANAGE)
-
-    def has_change_permission(self, request, obj=None):
-        return self._can(request, Action.MANAGE, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._can(request, Action.MANAGE, obj)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "tenant" and field is not None:
-            field.queryset = field.queryset.restrict(request, Action.MANAGE)
-        return field
 
 
 # --- actions on the inventory's Network and Device changelists ---------------------------
