@@ -41,7 +41,7 @@ def auth_kind(principal, transport: str) -> str:
 
 
 def mask_values(value, secret_values):
-    """``value`` with every occurrence of a known secret value (a tool's ``ctx.extra["secret_values"]``,
+    """``value`` with every occurrence of a known secret value (a tool's ``secret_values(args)``,
     e.g. a device's password typed into a command) replaced by ``REDACTED``."""
     from inventory.jobs.masking import mask
 
@@ -49,7 +49,8 @@ def mask_values(value, secret_values):
 
 
 def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(), secret_values=(), outcome,
-           error_code="", error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None):
+           error_code="", error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None,
+           custom=None):
     """Write one McpCall row; never raises (an audit failure is logged, not shown to the client)."""
     try:
         user = getattr(principal, "user", None)
@@ -76,6 +77,8 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             ip=ip or None,
             user_agent=(user_agent or "")[:300],
             served_by=f"{HOST}:{os.getpid()}"[:100],
+            custom_tool_id=custom[0] if custom else None,
+            tool_version=custom[1] if custom else None,
         ))
     except Exception:  # pragma: no cover - the database is gone; the call itself already ended
         logger.exception("could not write the MCP audit row for %s", tool_name)
