@@ -8,13 +8,11 @@ class InventoryConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from inventory import auditing
-        from inventory import models as m
+        from inventory import auditing, kinds
         from inventory import signals  # noqa: F401
 
         auditing.connect()
 
-        for model in (m.Tenant, m.Membership, m.Datacenter, m.Network, m.IPPool, m.IPAddress,
-                      m.Tag, m.DeviceRelationship):
-            auditlog.register(model)
-        auditlog.register(m.Device, m2m_fields={"tags"}, exclude_fields=["search_text", "updated"])
+        for kind in kinds.all_kinds():  # every kind is audited unless its declaration says audit=None
+            if kind.audit is not None and not auditlog.contains(kind.get_model()):
+                auditlog.register(kind.get_model(), **kind.audit)

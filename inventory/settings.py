@@ -185,7 +185,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_HARD_TIME_LIMIT + 600}
+    # JOBS_VISIBILITY_TIMEOUT: an override (tests of crash redelivery use a short one)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("JOBS_VISIBILITY_TIMEOUT", default=0) or JOB_HARD_TIME_LIMIT + 600}
 else:
     # Embedded default: a broker that needs no server (kombu's filesystem transport).
     from inventory.broker import EMBEDDED_BROKER_URL, embedded_broker_options
@@ -220,6 +222,8 @@ AUDITLOG_INCLUDE_ALL_MODELS = False
 # REST framework, OAuth and MCP settings live beside their code.
 from inventory.api.settings import *  # noqa: E402,F401,F403
 from oauth.conf import *  # noqa: E402,F401,F403
+
+OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": PUBLIC_URL}  # noqa: F405 - the pinned issuer
 from mcp_gateway.conf import *  # noqa: E402,F401,F403
 from inventory.jobs.conf import *  # noqa: E402,F401,F403
 from inventory.configuration.conf import *  # noqa: E402,F401,F403

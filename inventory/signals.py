@@ -6,6 +6,18 @@ from django.dispatch import receiver
 
 from inventory.runtime.counting import bump_counts
 from inventory.models import Device, IPAddress, IPPool, Network, Tenant
+from inventory.models.base import TenantOwned, check_same_tenant
+
+
+@receiver(m2m_changed, dispatch_uid="inventory.same_tenant_m2m")
+def _same_tenant_m2m(sender, instance, action, reverse, model, pk_set, **kwargs):
+    """A many-to-many link between tenant-owned objects (a device's tags) stays in one tenant,
+    whoever adds it (admin form, service, shell): the rule of TenantOwned.clean_tenant_links."""
+    if action != "pre_add" or not pk_set or not isinstance(instance, TenantOwned) or not issubclass(model, TenantOwned):
+        return
+    field = next((f for f in type(instance)._meta.many_to_many if f.remote_field.through is sender), None)
+    name = field.name if field is not None else model._meta.verbose_name_plural
+    check_same_tenant(str(name), instance.tenant_id, model._base_manager.filter(pk__in=pk_set).exclude(tenant_id=instance.tenant_id))
 
 
 @receiver(m2m_changed, sender=Device.tags.through)

@@ -9,6 +9,7 @@ MCP_TOOL_MODULES = [
     "mcp_gateway.tools.inventory",
     "mcp_gateway.tools.ipam",
     "mcp_gateway.tools.tenants",
+    "mcp_gateway.tools.kinds",  # every kind declared with an mcp part (inventory/kinds.py)
     "mcp_gateway.tools.catalog",  # tool_search, custom tools, progressive listing
 ]
 #: tools/list: "full" (every tool the caller may call) or "progressive" (MCP_CORE_TOOLS + MCP_PINNED_TOOLS,

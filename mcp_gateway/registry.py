@@ -40,18 +40,21 @@ Handler contract:
 - Return a JSON-serialisable dict (it becomes ``structuredContent`` and, as JSON, the text
   content). Results must match ``output_schema`` when one is declared.
 - Fail by raising :class:`ToolError` (or a subclass: :class:`InvalidParams` with per-field
-  ``details``, :class:`NotFound`, :class:`Forbidden`, :class:`Conflict`). DRF and Django
-  ``ValidationError`` become INVALID_PARAMS, ``ObjectDoesNotExist``/``Http404`` NOT_FOUND,
-  ``PermissionDenied`` FORBIDDEN, ``IntegrityError`` CONFLICT; anything else INTERNAL_ERROR
-  (logged; never leaked). A failed call rolls its transaction back: nothing is written.
+  ``details``, :class:`NotFound`, :class:`Forbidden`, :class:`Conflict`), or let the services'
+  exceptions through: :func:`tool_error` (the one mapping) turns DRF and Django
+  ``ValidationError`` into INVALID_PARAMS, ``ObjectDoesNotExist``/``Http404`` NOT_FOUND,
+  ``PermissionDenied`` FORBIDDEN, a 409 ``APIException`` or ``IntegrityError`` CONFLICT; anything
+  else INTERNAL_ERROR (logged; never leaked). A failed call rolls its transaction back.
+- ``renames``: service/serializer field name -> tool argument name (``{"network": "network_id"}``),
+  applied once to the field errors of a failed call (handlers never rename errors themselves).
 - ``secret_fields``: argument names redacted in the audit log (names like password, secret,
   token or key are always redacted).
 - ``open_world=True`` for tools that touch real machines or networks (scans, SSH commands).
 - ``visible``: optional ``(principal) -> bool`` deciding whether ``tools/list`` shows the tool
   (default: ``principal.can(action)`` in at least one tenant where the group is enabled).
 
-This module's public names (Tool, ToolContext, ToolError and its subclasses, register, tool,
-registry, GROUPS) are a stable API.
+This module's public names (Tool, ToolContext, ToolError and its subclasses, tool_error,
+register, tool, registry, GROUPS) are a stable API.
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ class Tool:
     atomic: bool = True
     secret_fields: frozenset[str] = frozenset()
     visible: Callable[[Principal], bool] | None = None
+    #: field name in services/serializers -> argument name, for the details of INVALID_PARAMS
+    renames: dict[str, str] = field(default_factory=dict)
     #: (custom tool id, version) for a declared custom tool; None for a built-in
     custom: tuple[int, int] | None = None
 
@@ -145,6 +150,54 @@ class Tool:
     @property
     def scope(self) -> str:
         return str(SCOPE_FOR_ACTION[Action(self.action)])
+
+
+def tool_error(exc: Exception, tool: Tool | None = None) -> ToolError:
+    """The error the client sees for an exception raised by a handler (the one mapping), with
+    field errors under the tool's argument names (``tool.renames``)."""
+    import logging
+
+    from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.db import IntegrityError
+    from django.http import Http404
+    from rest_framework.exceptions import APIException
+    from rest_framework.exceptions import NotFound as DRFNotFound
+    from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
+    from rest_framework.exceptions import ValidationError as DRFValidationError
+
+    renames = tool.renames if tool is not None else {}
+
+    def fields(detail):
+        if isinstance(detail, dict):
+            return {renames.get(k, k): v for k, v in detail.items()}
+        return {"non_field_errors": detail} if isinstance(detail, list) else detail
+
+    if isinstance(exc, ToolError):
+        if isinstance(exc, InvalidParams) and renames:
+            exc.details = fields(exc.details)
+        return exc
+    if isinstance(exc, DRFValidationError):
+        return InvalidParams("Invalid arguments.", fields(exc.detail))
+    if isinstance(exc, DjangoValidationError):
+        return InvalidParams("Invalid arguments.", fields(exc.message_dict if hasattr(exc, "error_dict") else exc.messages))
+    if isinstance(exc, (ObjectDoesNotExist, Http404, DRFNotFound)):
+        return NotFound(str(exc) or "Not found.")
+    if isinstance(exc, (PermissionDenied, DRFPermissionDenied)):
+        return Forbidden(str(exc) or "You may not do that.")
+    if isinstance(exc, APIException):  # e.g. inventory.services.common.Conflict (409)
+        code = {400: "INVALID_PARAMS", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                409: "CONFLICT"}.get(exc.status_code)
+        if code:
+            detail = exc.detail if isinstance(exc.detail, (dict, list)) else {}
+            return ToolError(str(exc.detail) if not isinstance(exc.detail, (dict, list)) else "Request refused.",
+                             fields(detail) if detail else {}, code=code)
+    logger = logging.getLogger("mcp_gateway.server")
+    if isinstance(exc, IntegrityError):
+        logger.warning("MCP tool hit a database constraint: %s", exc)
+        return Conflict("The change conflicts with existing data (e.g. a duplicate name).")
+    logger.exception("MCP tool failed")
+    return ToolError("Internal error.", code="INTERNAL_ERROR")
 
 
 @dataclass

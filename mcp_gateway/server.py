@@ -17,25 +17,18 @@ from typing import Callable
 import jsonschema
 import mcp_types as types
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, close_old_connections, transaction
-from django.http import Http404
+from django.db import close_old_connections, transaction
 from mcp.server import NotificationOptions, Server
 from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
-from rest_framework.exceptions import APIException
-from rest_framework.exceptions import NotFound as DRFNotFound
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from inventory.runtime import threads
 from inventory.tenancy import Principal
 
 from . import audit, list_changes
 from .policy import GroupPolicy
-from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
+from .registry import Forbidden, InvalidParams, Tool, ToolContext, Unauthorized, registry, tool_error
 
 logger = logging.getLogger(__name__)
 
@@ -187,33 +180,6 @@ def _message(err) -> str:
     return err.message
 
 
-def _tool_error(exc: Exception) -> ToolError:
-    """Map an exception from a handler to the error the client sees."""
-    if isinstance(exc, ToolError):
-        return exc
-    if isinstance(exc, DRFValidationError):
-        return InvalidParams("Invalid arguments.", exc.detail)
-    if isinstance(exc, DjangoValidationError):
-        details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        return InvalidParams("Invalid arguments.", details)
-    if isinstance(exc, (ObjectDoesNotExist, Http404, DRFNotFound)):
-        return ToolError(str(exc) or "Not found.", code="NOT_FOUND")
-    if isinstance(exc, (PermissionDenied, DRFPermissionDenied)):
-        return Forbidden(str(exc) or "You may not do that.")
-    if isinstance(exc, APIException):  # e.g. inventory.services.common.Conflict (409)
-        code = {400: "INVALID_PARAMS", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-                409: "CONFLICT"}.get(exc.status_code)
-        if code:
-            detail = exc.detail if isinstance(exc.detail, (dict, list)) else {}
-            return ToolError(str(exc.detail) if not isinstance(exc.detail, (dict, list)) else "Request refused.",
-                             detail, code=code)
-    if isinstance(exc, IntegrityError):
-        logger.warning("MCP tool hit a database constraint: %s", exc)
-        return ToolError("The change conflicts with existing data (e.g. a duplicate name).", code="CONFLICT")
-    logger.exception("MCP tool failed")
-    return ToolError("Internal error.", code="INTERNAL_ERROR")
-
-
 def _jsonable(data):
     return json.loads(json.dumps(data, default=str))
 
@@ -223,11 +189,12 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
     from auditlog.cid import correlation_id
 
     from inventory.auditing import audit_context
+    from inventory.services.common import tenant_trace
 
     started = time.perf_counter()
     call_id = uuid.uuid4()
     principal = env.principal
-    ctx = None
+    ctx, traced = None, []
     try:
         if env.credential is not None:  # stdio: the key is checked on every call
             principal = _stdio_principal(env.credential)
@@ -245,7 +212,7 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
                           base_principal=principal, transport=env.transport)
         token = correlation_id.set(str(call_id))
         try:
-            with audit_context(principal.user, remote_addr=env.ip):
+            with audit_context(principal.user, remote_addr=env.ip), tenant_trace() as traced:
                 if tool.atomic and not tool.read_only:
                     with transaction.atomic():
                         result = tool.handler(ctx, args)
@@ -255,14 +222,15 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
             correlation_id.reset(token)
         result, is_error, error = _jsonable(result if result is not None else {}), False, None
     except Exception as exc:  # noqa: BLE001 - every failure becomes an isError result
-        error = _tool_error(exc)
+        error = tool_error(exc, tool)
         result, is_error = error.as_dict(), True
     audit.record(
         call_id=call_id, principal=principal, tool_name=tool.name, arguments=args,
         secret_fields=tool.secret_fields, outcome="error" if is_error else "ok",
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - started) * 1000, ip=env.ip, user_agent=env.user_agent,
-        transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None), custom=tool.custom,
+        transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") or (traced[0] if traced else None)) if ctx else None,
+        custom=tool.custom,
     )
     return result, is_error
 

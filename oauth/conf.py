@@ -18,8 +18,6 @@ import re
 
 import environ as _environ
 
-from inventory.settings import PUBLIC_URL as _PUBLIC_URL  # already set when this runs
-
 _env = _environ.Env()
 
 __all__ = [  # what inventory.settings takes from here
@@ -84,7 +82,8 @@ OAUTH2_PROVIDER = {
     "ALLOW_LOCALHOST_LOOPBACK": True,  # http://localhost:<any port> like 127.0.0.1 (RFC 8252)
     "REQUEST_APPROVAL_PROMPT": "force",  # always show the consent page
     "OIDC_ENABLED": False,
-    "OIDC_ISS_ENDPOINT": _PUBLIC_URL,  # issuer pinned: RFC 9207 `iss`, never from the Host header
+    # "OIDC_ISS_ENDPOINT": the issuer, pinned (RFC 9207 `iss`, never from the Host header): set to
+    # PUBLIC_URL by inventory.settings (fragments import nothing from the settings being loaded)
     "DCR_ENABLED": False,  # DOT's registration is unsafe by default; oauth.views.RegisterView instead
     "CIMD_ENABLED": False,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.utils import timezone
 
-from inventory.runtime.caching import bump, cached
+from inventory.runtime.caching import cached
 from inventory.tenancy import Principal
+from oauth.generations import CREDENTIALS, forget_credentials  # noqa: F401 - forget_credentials: public here too
 from oauth.resources import same_resource
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,6 @@ def tenant_ids_from_scopes(scopes) -> frozenset[int] | None:
 #: how long a resolved credential may be served from the shared cache; any change to keys,
 #: tokens, OAuth clients, users, memberships or tenants invalidates it at once (``inventory.runtime.caching``)
 PRINCIPAL_CACHE_SECONDS = 300
-CREDENTIALS = "credentials"  # the generation those changes bump
-
-
-def forget_credentials() -> None:
-    """Drop every cached credential (a key, token, client, user, membership or tenant changed)."""
-    bump(CREDENTIALS)
 
 
 def authenticate_bearer(raw: str, *, resource: str | None = None) -> Principal | None:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from oauth2_provider.settings import oauth2_settings
 
 from inventory.tenancy import ALL_SCOPES, Principal
+from oauth.generations import forget_credentials
 
 API_KEY_PREFIX = "inv_"
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
@@ -63,8 +64,6 @@ class ApiKeyQuerySet(models.QuerySet):
 
     def revoke(self, at=None) -> int:
         """Revoke the keys not yet revoked; they stop working at once, in every process."""
-        from oauth.credentials import forget_credentials
-
         count = self.filter(revoked_at__isnull=True).update(revoked_at=at or timezone.now())
         forget_credentials()
         return count

@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from oauth2_provider.models import get_access_token_model, get_application_model
 
 from inventory.models import Membership, Tenant
-from oauth.credentials import forget_credentials
+from oauth.generations import forget_credentials
 from oauth.models import ApiKey, ClientProfile
 
 

@@ -8,6 +8,12 @@ import os
 import pytest
 
 from tests.servers import UvicornServer  # noqa: F401  (re-exported for tests)
+# The shared fixtures of the support modules, for every test without importing them by hand:
+# api (APIClient factory) and world (one object of every kind in tenants A and B); mcp_server (a
+# uvicorn serving /mcp); worker (a Celery worker per broker), one_worker, ssh_server.
+from tests.test_api_support import api, world  # noqa: E402,F401
+from tests.test_jobs_support import one_worker, ssh_server, worker  # noqa: E402,F401
+from tests.test_mcp_support import mcp_server  # noqa: E402,F401
 
 CI = os.environ.get("CI", "").lower() == "true"
 

@@ -11,7 +11,7 @@ from inventory.services.allocation import HINT_SLACK, allocate_next_ip, preview_
 from inventory.services.common import Conflict
 from inventory.tenancy import Principal
 from oauth.models import ApiKey
-from tests.test_api_support import api, client_for  # noqa: F401
+from tests.test_api_support import client_for
 
 pytestmark = pytest.mark.django_db
 

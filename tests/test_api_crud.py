@@ -8,7 +8,6 @@ import pytest
 from auditlog.models import LogEntry
 
 from inventory.models import Datacenter, Device, DeviceRelationship, IPAddress, Membership, Network, Tag, Tenant
-from tests.test_api_support import api, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

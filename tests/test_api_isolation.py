@@ -4,7 +4,7 @@ to A cannot read, list, search, update or delete tenant B's objects, nor attach 
 import pytest
 
 from oauth.models import ApiKey
-from tests.test_api_support import api, client_for, world  # noqa: F401
+from tests.test_api_support import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from inventory.models import Datacenter, Device
 from oauth.models import ApiKey
-from tests.test_api_support import client_for, world  # noqa: F401
+from tests.test_api_support import client_for
 
 pytestmark = pytest.mark.django_db
 

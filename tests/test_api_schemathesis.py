@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oauth.models import ApiKey
-from tests.test_api_support import world  # noqa: F401
 
 EXAMPLES_PER_OPERATION = 6
 #: first path segment -> key of the ``world`` fixture, so most examples hit real objects

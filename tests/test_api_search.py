@@ -5,7 +5,6 @@ import pytest
 from inventory.models import Datacenter, Device, Network
 from inventory.services.search import search
 from inventory.tenancy import Principal
-from tests.test_api_support import api, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -96,4 +95,4 @@ def test_search_needs_authentication(api):
 def test_search_service_without_request(operator_a, fleet, operator_b):
     assert [d.name for d in search(Principal(operator_a), "ubuntu")["devices"]] == ["web-fra-1"]
     assert search(Principal(operator_b), "ubuntu")["devices"] == []
-    assert search(Principal(operator_a), "   ") == {"devices": [], "networks": [], "datacenters": []}
+    assert search(Principal(operator_a), "   ") == {"devices": [], "networks": [], "datacenters": [], "racks": []}

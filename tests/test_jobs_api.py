@@ -188,41 +188,37 @@ def test_access_settings_api(setup, operator_a, viewer_a):
 
 
 def test_mcp_handlers_map_errors_and_isolate_tenants(setup, operator_a, viewer_a):
-    from inventory.jobs import mcp_tools
+    """Through the gateway's call path: service errors become tool errors (one mapping), field
+    errors under the tool's argument names; lists use the one envelope."""
     from inventory.tenancy import Principal
-    from mcp_gateway.registry import Conflict, InvalidParams, NotFound, ToolContext, registry
+    from mcp_gateway.registry import registry
+    from mcp_gateway.server import CallerEnv, execute
 
-    def ctx(user, name):
-        return ToolContext(principal=Principal(user), tool=registry.get(name))
+    def call(user, name, args):
+        env = CallerEnv(principal=Principal(user, via="api_key"), ip="127.0.0.1", user_agent="pytest")
+        result, is_error = execute(registry.get(name), args, env)
+        return result["error"] if is_error else result
 
-    with pytest.raises(InvalidParams) as err:
-        mcp_tools.discovery_scan(ctx(operator_a, "discovery_scan"), {"network_id": setup["net_b"].pk})
-    assert "network_id" in err.value.details
-    started = mcp_tools.discovery_scan(ctx(operator_a, "discovery_scan"), {"network_id": setup["net_a"].pk})
+    err = call(operator_a, "discovery_scan", {"network_id": setup["net_b"].pk})
+    assert err["code"] == "INVALID_PARAMS" and "network_id" in err["details"]
+    started = call(operator_a, "discovery_scan", {"network_id": setup["net_a"].pk})
     assert started["status"] == "queued" and isinstance(started["job_id"], int)
-    with pytest.raises(NotFound):
-        mcp_tools.job_get(ctx(operator_a, "job_get"), {"id": setup["job_b"].pk})
-    with pytest.raises(NotFound):
-        mcp_tools.provisioning_status(ctx(operator_a, "provisioning_status"), {"job_id": setup["job_b"].pk})
-    with pytest.raises(InvalidParams):
-        mcp_tools.provisioning_status(ctx(operator_a, "provisioning_status"), {"job_id": started["job_id"]})
-    listed = mcp_tools.job_list(ctx(viewer_a, "job_list"), {"kind": "discovery_scan"})
-    assert [j["id"] for j in listed["results"]] == [started["job_id"]]
-    mcp_tools.job_cancel(ctx(operator_a, "job_cancel"), {"id": started["job_id"]})
-    with pytest.raises(Conflict):
-        mcp_tools.job_cancel(ctx(operator_a, "job_cancel"), {"id": started["job_id"]})
-    found = mcp_tools.discovery_list(ctx(viewer_a, "discovery_list"), {})
-    assert [r["ip"] for r in found["results"]] == ["10.1.0.7"]
-    promoted = mcp_tools.discovery_promote(ctx(operator_a, "discovery_promote"),
-                                           {"discovered_id": setup["found_a"].pk, "name": "p1"})
+    assert call(operator_a, "job_get", {"id": setup["job_b"].pk})["code"] == "NOT_FOUND"
+    assert call(operator_a, "provisioning_status", {"job_id": setup["job_b"].pk})["code"] == "NOT_FOUND"
+    assert call(operator_a, "provisioning_status", {"job_id": started["job_id"]})["code"] == "INVALID_PARAMS"
+    listed = call(viewer_a, "job_list", {"kind": "discovery_scan"})
+    assert [j["id"] for j in listed["items"]] == [started["job_id"]] and listed["has_more"] is False
+    brief = call(viewer_a, "job_list", {"fields": ["status"]})
+    assert set(brief["items"][0]) == {"id", "status"}
+    call(operator_a, "job_cancel", {"id": started["job_id"]})
+    assert call(operator_a, "job_cancel", {"id": started["job_id"]})["code"] == "CONFLICT"
+    found = call(viewer_a, "discovery_list", {})
+    assert [r["ip"] for r in found["items"]] == ["10.1.0.7"] and found["count"] == 1
+    promoted = call(operator_a, "discovery_promote", {"discovered_id": setup["found_a"].pk, "name": "p1"})
     assert promoted["device_name"] == "p1"
-    with pytest.raises(Conflict):
-        mcp_tools.discovery_promote(ctx(operator_a, "discovery_promote"),
-                                    {"discovered_id": setup["found_a"].pk, "name": "p2"})
-    with pytest.raises(InvalidParams) as err:
-        mcp_tools.command_execute(ctx(operator_a, "command_execute"),
-                                  {"device_id": setup["dev_b"].pk, "command": "id"})
-    assert "device_id" in err.value.details
+    assert call(operator_a, "discovery_promote", {"discovered_id": setup["found_a"].pk, "name": "p2"})["code"] == "CONFLICT"
+    err = call(operator_a, "command_execute", {"device_id": setup["dev_b"].pk, "command": "id"})
+    assert err["code"] == "INVALID_PARAMS" and "device_id" in err["details"]
 
 
 def test_admin_pages_and_actions(setup, operator_a, client):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.test_jobs_support import Listeners, api, free_port_on, make_network, wait_for, wait_job, worker  # noqa: F401
+from tests.test_jobs_support import Listeners, api, free_port_on, make_network, wait_for, wait_job
 
 HOSTS = ["127.77.0.2", "127.77.0.3", "127.77.0.5"]
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.test_jobs_support import SSHServer, make_device, one_worker, ssh_server, wait_job  # noqa: F401
-from tests.test_mcp_support import api_key, call, mcp_client, mcp_server, rest, run  # noqa: F401
+from tests.test_jobs_support import SSHServer, make_device, wait_job
+from tests.test_mcp_support import api_key, call, mcp_client, rest, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_jobs_support import (SSHServer, api, make_device, make_network, one_worker, ssh_server,  # noqa: F401
-                                     wait_job)
+from tests.test_jobs_support import SSHServer, api, make_device, make_network, wait_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

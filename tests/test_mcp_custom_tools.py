@@ -266,10 +266,14 @@ def test_custom_tools_over_mcp(mcp_server, make_user, tenant_a, tenant_b):
             with pytest.raises(Exception, match="Unknown tool"):
                 await client.call_tool("restart_nginx", {"datacenter": dcs["a"].pk, "service": "nginx"})
 
-        # a user of A and B calling A's tool gets A's rows only, even for B's datacenter
+        # a user of A and B calling A's tool sees A's rows only: B's datacenter is not one the
+        # tool can name (REST's answer for an id it may not view), and no row of B comes back
         async with mcp_client(url, both_key) as client:
             data, err = await call(client, "prod_web_servers", {"datacenter": dcs["b"].pk})
-            assert not err and data["items"] == []
+            assert err and data["error"]["code"] == "INVALID_PARAMS", data
+            assert "not visible" in str(data["error"]["details"]) and "b-web" not in str(data)
+            data, err = await call(client, "prod_web_servers", {"datacenter": dcs["a"].pk})
+            assert not err and data["items"] and all(i["name"].startswith("a-") for i in data["items"])
 
     run(body)
     row = McpCall.objects.filter(tool="prod_web_servers").first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from tests.test_mcp_support import MODES, api_key, call, mcp_client, mcp_server, oauth_token, rest, run  # noqa: F401
+from tests.test_mcp_support import MODES, api_key, call, mcp_client, oauth_token, rest, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -153,3 +153,23 @@ def test_opentelemetry_spans_only_when_configured(settings):
     assert not any(isinstance(m, OpenTelemetryMiddleware) for m in build_server().middleware)
     settings.MCP_OPENTELEMETRY = True
     assert any(isinstance(m, OpenTelemetryMiddleware) for m in build_server().middleware)
+
+
+@pytest.mark.django_db
+def test_audit_row_names_the_tenant_of_the_object_looked_up(make_user, tenant_a, tenant_b):
+    """The tenant of a call comes from the shared lookup (get_for / save_model / delete_object),
+    not from each handler: reads, creations, deletions and service-backed tools alike."""
+    from inventory.models import Datacenter, Device
+    from mcp_gateway.models import McpCall
+
+    user = make_user("both", {tenant_a: "admin", tenant_b: "admin"})
+    env = CallerEnv(principal=Principal(user, via="api_key"), ip="127.0.0.1", user_agent="pytest")
+    device = Device.objects.create(tenant=tenant_b, name="in-b")
+    dc = Datacenter.objects.create(tenant=tenant_b, name="dc-b")
+    calls = [("device_get", {"id": device.pk}), ("device_get_relationships", {"id": device.pk}),
+             ("datacenter_save", {"name": "new", "tenant_id": tenant_b.pk}), ("datacenter_delete", {"id": dc.pk})]
+    for name, args in calls:
+        result, is_error = execute(registry.get(name), args, env)
+        assert not is_error, result
+    assert list(McpCall.objects.order_by("created", "id").values_list("tool", "tenant_id")) == [
+        (name, tenant_b.pk) for name, _args in calls]

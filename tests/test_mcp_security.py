@@ -6,7 +6,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.servers import UvicornServer
-from tests.test_mcp_support import MODES, api_key, call, mcp_client, mcp_server, run  # noqa: F401
+from tests.test_mcp_support import MODES, api_key, call, mcp_client, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from tests import servers
 from tests.servers import ROOT
-from tests.test_mcp_support import api_key, call, mcp_client, mcp_server, rest, run  # noqa: F401
+from tests.test_mcp_support import api_key, call, mcp_client, rest, run
 
 
 def test_config_endpoint(client, settings):

@@ -8,7 +8,6 @@ from django.db import IntegrityError, transaction
 from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Network, Tag,
 )
-from tests.test_api_support import world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

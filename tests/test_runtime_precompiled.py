@@ -6,10 +6,9 @@ from django.db.models import Value
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
-from inventory.models import Datacenter, Device, IPPool, Membership, Network, Tenant
+from inventory.models import Datacenter, Device, IPPool, Membership, Network, Rack, Tenant
 from inventory.runtime.precompiled import get_visible
 from inventory.tenancy import Principal
-from tests.test_api_support import api, world  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fast_paths("precompiled_reads", "precompiled_inserts")]
 
@@ -146,14 +145,16 @@ def test_search_words_match_as_the_orm_matches_them(world, admin_a, query):
     tenant = world["a"]["tenant"]
     for name in ("sale-50%-off", "sale-50x-off", "a_b", "axb", "back\\slash", "web db", "webserver"):
         Device.objects.create(tenant=tenant, name=name, description=f"{name} 100% a_b")
-        Datacenter.objects.create(tenant=tenant, name=f"dc {name}")
+        dc = Datacenter.objects.create(tenant=tenant, name=f"dc {name}")
+        Rack.objects.create(datacenter=dc, name=f"rack {name}")
     principal = Principal(admin_a)
     words = search_service._words(query)
     expected = {
-        "devices": list(search_service._devices_with(Device.objects.restrict(principal), words).order_by("name", "id")),
-        "networks": list(search_service._networks_with(Network.objects.restrict(principal), words)),
-        "datacenters": list(search_service._datacenters_with(Datacenter.objects.restrict(principal), words)
+        "devices": list(search_service.devices_with(Device.objects.restrict(principal), words).order_by("name", "id")),
+        "networks": list(search_service.networks_with(Network.objects.restrict(principal), words)),
+        "datacenters": list(search_service.datacenters_with(Datacenter.objects.restrict(principal), words)
                             .order_by("name", "id")),
+        "racks": list(search_service.racks_with(Rack.objects.restrict(principal), words).order_by("name", "id")),
     }
     for _ in range(2):  # compiled, then reused
         assert search_service.search(principal, query, limit=50) == expected

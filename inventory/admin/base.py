@@ -16,14 +16,16 @@ What goes through :mod:`inventory.tenancy` here, once, for every admin:
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import NestedObjects, get_fields_from_path
 from django.core.paginator import Paginator
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import router
 from django.http import Http404
 
+from inventory.models.base import TenantOwned, check_same_tenant
 from inventory.tenancy import Action, Principal, RestrictedQuerySet, tenant_id_of
 
 
@@ -165,8 +167,39 @@ class RestrictedLookupsMixin:
         return super().get_deleted_objects(objs, request)
 
 
+class TenantOwnedForm(forms.ModelForm):
+    """The admin form of every kind: the model validates the object (ModelForm runs its
+    ``full_clean()``); this adds the model's many-to-many rule (links stay in the object's
+    tenant), which ``full_clean()`` cannot see as the links are saved after the object."""
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant") if "tenant" in self.fields else None
+        tenant_id = tenant.pk if tenant is not None else getattr(self.instance, "tenant_id", None)
+        if tenant_id is None:
+            return cleaned
+        for field in self._meta.model._meta.many_to_many:
+            if field.name in cleaned and cleaned[field.name] is not None and issubclass(field.related_model, TenantOwned):
+                try:
+                    check_same_tenant(field.name, tenant_id, cleaned[field.name])
+                except ValidationError as exc:
+                    self.add_error(None, exc)
+        return cleaned
+
+
 class TenantScopedMixin(RestrictedLookupsMixin):
-    """Querysets, FK choices and permissions from :mod:`inventory.tenancy`."""
+    """Querysets, FK choices and permissions from :mod:`inventory.tenancy`; the fields a model
+    fixes once an object exists (``fixed_fields``: its tenant, a pool's network) are read-only."""
+
+    form = TenantOwnedForm
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk is not None and isinstance(self, admin.ModelAdmin):
+            excluded = set(self.exclude or ())
+            readonly += [name for name in getattr(self.model, "fixed_fields", {})
+                         if name not in readonly and name not in excluded]
+        return readonly
 
     def get_queryset(self, request):
         qs = _restricted(super().get_queryset(request), request, Action.VIEW)

@@ -100,14 +100,14 @@ class DeviceAdmin(TenantScopedAdmin):
     list_filter = ["status", "tenant", "datacenter", "tags"]
     list_select_related = ["tenant", "datacenter"]
     search_fields = ["name", "description", "make_model", "os", "location", "search_text"]
-    autocomplete_fields = ["tenant", "datacenter", "tags"]
+    autocomplete_fields = ["tenant", "datacenter", "rack", "tags"]
     readonly_fields = ["created", "updated", "domain_list", "fact_table"]
     inlines = [DeviceAddressInline, NewDeviceAddressInline, ChildLinkInline, NewChildLinkInline, ParentLinkInline,
                NewParentLinkInline]
     fieldsets = [
         (None, {"fields": ["tenant", "name", "status", "description"]}),
         ("Hardware and software", {"fields": ["make_model", "os", "fact_table", "facts"]}),
-        ("Placement", {"fields": ["datacenter", "location"]}),
+        ("Placement", {"fields": ["datacenter", "rack", "rack_position", "location"]}),
         ("Access and naming", {"fields": ["username", "domain_list", "domains", "tags"]}),
         ("Record", {"fields": ["created", "updated"], "classes": ["collapse"]}),
     ]

@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError
 
 from inventory.models import (
     AddressStatus, Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, IPPool, Membership,
-    Network, RelationshipType, Tenant,
+    Network, Rack, RelationshipType, Tenant,
 )
 from inventory.services import search as search_service
 from inventory.tenancy import Action, Principal, Role
@@ -184,6 +184,16 @@ class DatacenterFilter(TenantFilterSet):
         fields = ["tenant_id", "tenant", "name", "q"]
 
 
+class RackFilter(TenantFilterSet):
+    q = QFilter(search_service.filter_racks)
+    datacenter_id = IdFilter()
+    name = filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Rack
+        fields = ["tenant", "datacenter_id", "name", "q"]
+
+
 class NetworkFilter(TenantFilterSet):
     q = QFilter(search_service.filter_networks)
     datacenter_id, datacenter = ref_filters("datacenter", Datacenter, nullable=True)
@@ -251,12 +261,13 @@ class DeviceFilter(TenantFilterSet):
     q = QFilter(search_service.filter_devices)
     tag = filters.CharFilter(method="filter_tags", help_text="Tag name; repeat for devices carrying all of them.")
     datacenter_id, datacenter = ref_filters("datacenter", Datacenter, nullable=True)
+    rack_id = IdFilter()
     status = filters.MultipleChoiceFilter(choices=DeviceStatus.choices)
     name = filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
         model = Device
-        fields = ["tenant_id", "tenant", "datacenter_id", "datacenter", "status", "tag", "name", "q"]
+        fields = ["tenant_id", "tenant", "datacenter_id", "datacenter", "rack_id", "status", "tag", "name", "q"]
 
     def filter_tags(self, queryset, name, value):
         for tag in self.data.getlist("tag"):

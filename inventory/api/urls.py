@@ -6,6 +6,8 @@ from django.urls import NoReverseMatch
 from rest_framework import routers
 from rest_framework.reverse import reverse
 
+from inventory import kinds
+
 from . import schema, views  # noqa: F401  (schema registers the bearer scheme)
 
 app_name = "api"
@@ -53,14 +55,9 @@ class Router(routers.DefaultRouter):
 
 
 router = Router()
-router.register("tenants", views.TenantViewSet, basename="tenant")
-router.register("memberships", views.MembershipViewSet, basename="membership")
-router.register("datacenters", views.DatacenterViewSet, basename="datacenter")
-router.register("networks", views.NetworkViewSet, basename="network")
-router.register("pools", views.IPPoolViewSet, basename="pool")
-router.register("ip-addresses", views.IPAddressViewSet, basename="ipaddress")
-router.register("devices", views.DeviceViewSet, basename="device")
-router.register("relationships", views.DeviceRelationshipViewSet, basename="relationship")
+for kind in kinds.all_kinds():  # one route per kind that declares one (inventory/kinds.py)
+    if kind.route:
+        router.register(kind.route, kind.get_viewset(), basename=kind.url_basename)
 
 urlpatterns = [
     path("search/", views.SearchView.as_view(), name="search"),

@@ -44,14 +44,6 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-requeue-stale": {"task": "jobs.requeue_stale", "schedule": 60.0},
 }
 
-# Redis visibility timeout override (tests of crash redelivery use a short one).
-_visibility = _env.int("JOBS_VISIBILITY_TIMEOUT", default=0)
-if _visibility:
-    from inventory.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _opts  # noqa: E402
-
-    if "visibility_timeout" in _opts:
-        _opts["visibility_timeout"] = _visibility
-
 # MCP tools of this app (mcp_gateway.registry), after the gateway's own modules.
 from mcp_gateway.conf import MCP_TOOL_MODULES as _mcp_modules  # noqa: E402
 

@@ -7,38 +7,32 @@ can appear in them.
 
 from __future__ import annotations
 
-import functools
+from dataclasses import replace
 
-from django.conf import settings
-from rest_framework import exceptions as drf
-
-from inventory.services.common import Conflict as ServiceConflict
-from mcp_gateway.registry import Conflict, InvalidParams, NotFound, Tool, ToolContext, register
+from mcp_gateway.registry import InvalidParams, Tool, ToolContext, register
+from mcp_gateway.schema import serializer_schema
+from mcp_gateway.tools.factories import fk_renames, only_fields, page_arguments, paged
 
 from . import services
-from .models import JobKind, JobStatus, ScanType
-from .serializers import DiscoveredDeviceSerializer, JobDetailSerializer, JobSerializer
+from .models import JobKind, JobStatus
+from .serializers import (CommandRequestSerializer, DiscoveredDeviceSerializer, JobDetailSerializer, JobSerializer,
+                          ProvisionRequestSerializer, ScanRequestSerializer)
 
-#: service field name -> tool argument name
-_ARG_NAMES = {"network": "network_id", "device": "device_id"}
+#: service field name -> tool argument name: the foreign keys of the request serializers, as
+#: ``<name>_id`` (field errors are renamed once, by mcp_gateway.registry.tool_error)
+_ARG_NAMES = {old: new for serializer in (ScanRequestSerializer, CommandRequestSerializer, ProvisionRequestSerializer)
+              for old, new in fk_renames(serializer).items()}
+_FIELD_NAMES = {arg: name for name, arg in _ARG_NAMES.items()}
 
 
-def _mapped(fn):
-    """Service exceptions as tool errors, with field errors under the tool's argument names."""
+def _data(args: dict) -> dict:
+    """Tool arguments as the service's request serializer takes them."""
+    return {_FIELD_NAMES.get(k, k): v for k, v in args.items()}
 
-    @functools.wraps(fn)
-    def wrapper(ctx: ToolContext, args: dict) -> dict:
-        try:
-            return fn(ctx, args)
-        except ServiceConflict as exc:
-            raise Conflict(str(exc.detail)) from None
-        except drf.ValidationError as exc:
-            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-            raise InvalidParams("Invalid arguments.", {_ARG_NAMES.get(k, k): v for k, v in detail.items()}) from None
-        except drf.NotFound as exc:
-            raise NotFound(str(exc.detail)) from None
 
-    return wrapper
+def _request_schema(serializer_class) -> dict:
+    """A job-starting tool's input schema: its REST request serializer's, under the tool's names."""
+    return serializer_schema(serializer_class(context={"principal": None}), mode="input", rename=_ARG_NAMES)
 
 
 def _started(job) -> dict:
@@ -55,24 +49,15 @@ def _obj(properties: dict, required: list[str]) -> dict:
 
 
 # --- discovery ---------------------------------------------------------------------------
-@_mapped
 def discovery_scan(ctx: ToolContext, args: dict) -> dict:
-    data = {"network": args["network_id"], "scan_type": args.get("scan_type", ScanType.QUICK)}
-    if args.get("ports"):
-        data["ports"] = args["ports"]
-    return _started(services.start_scan(ctx.principal, data))
+    return _started(services.start_scan(ctx.principal, _data(args)))
 
 
-@_mapped
 def discovery_list(ctx: ToolContext, args: dict) -> dict:
     qs = services.visible_discoveries(ctx.principal, args.get("network_id"))
-    limit = min(int(args.get("limit") or settings.MCP_LIST_DEFAULT_LIMIT), settings.MCP_LIST_MAX_LIMIT)
-    offset = int(args.get("offset") or 0)
-    rows = DiscoveredDeviceSerializer(qs[offset:offset + limit], many=True).data
-    return {"count": qs.count(), "limit": limit, "offset": offset, "results": rows}
+    return paged(args, qs, lambda page: only_fields(DiscoveredDeviceSerializer(page, many=True).data, args.get("fields")))
 
 
-@_mapped
 def discovery_promote(ctx: ToolContext, args: dict) -> dict:
     device = services.promote(ctx.principal, args["discovered_id"], args["name"])
     found = services.visible_discoveries(ctx.principal).get(pk=args["discovered_id"])
@@ -80,7 +65,6 @@ def discovery_promote(ctx: ToolContext, args: dict) -> dict:
 
 
 # --- provisioning and commands -----------------------------------------------------------
-@_mapped
 def provisioning_trigger(ctx: ToolContext, args: dict) -> dict:
     data = {"device": args["device_id"]}
     if args.get("network_id"):
@@ -90,7 +74,6 @@ def provisioning_trigger(ctx: ToolContext, args: dict) -> dict:
     return _started(services.start_provisioning(ctx.principal, data))
 
 
-@_mapped
 def provisioning_status(ctx: ToolContext, args: dict) -> dict:
     job = services.get_job(ctx.principal, args["job_id"])
     if job.kind != JobKind.PROVISIONING:
@@ -101,57 +84,42 @@ def provisioning_status(ctx: ToolContext, args: dict) -> dict:
             "step": job.step, "error": job.error, "steps": steps}
 
 
-@_mapped
 def command_execute(ctx: ToolContext, args: dict) -> dict:
-    data = {"device": args["device_id"], "command": args["command"]}
-    if args.get("timeout"):
-        data["timeout"] = args["timeout"]
-    return _started(services.start_command(ctx.principal, data))
+    return _started(services.start_command(ctx.principal, _data(args)))
 
 
 # --- jobs --------------------------------------------------------------------------------
-@_mapped
 def job_get(ctx: ToolContext, args: dict) -> dict:
     job = services.get_job(ctx.principal, args["id"])
     return JobDetailSerializer(job, context={"log_after": args.get("log_after") or 0}).data
 
 
-@_mapped
 def job_list(ctx: ToolContext, args: dict) -> dict:
     qs = services.visible_jobs(ctx.principal)
     if args.get("status"):
         qs = qs.filter(status=args["status"])
     if args.get("kind"):
         qs = qs.filter(kind=args["kind"])
-    limit = min(int(args.get("limit") or settings.MCP_LIST_DEFAULT_LIMIT), settings.MCP_LIST_MAX_LIMIT)
-    offset = int(args.get("offset") or 0)
-    return {"count": qs.count(), "limit": limit, "offset": offset,
-            "results": JobSerializer(qs[offset:offset + limit], many=True).data}
+    return paged(args, qs, lambda page: only_fields(JobSerializer(page, many=True).data, args.get("fields")))
 
 
-@_mapped
 def job_cancel(ctx: ToolContext, args: dict) -> dict:
     return JobSerializer(services.cancel_job(ctx.principal, args["id"])).data
 
 
-_PAGE = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Page size (default 50)."},
-         "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip."}}
+def _page(serializer) -> dict:
+    return page_arguments(serializer.Meta.fields, None)
 
 TOOLS = [
     Tool(name="discovery_scan", title="Scan a network",
          description="Start a discovery scan of a network (TCP connect; quick: common ports, full: 1-1024 and "
                      "common higher ports, deep: full plus service banners). Returns the job id at once.",
          group="discovery", action="execute", handler=discovery_scan, open_world=True,
-         input_schema=_obj({"network_id": _int("Network to scan."),
-                            "scan_type": {"type": "string", "enum": ScanType.values, "default": "quick"},
-                            "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535},
-                                      "minItems": 1, "maxItems": 2048,
-                                      "description": "Scan exactly these TCP ports instead of the type's set."}},
-                           ["network_id"])),
+         input_schema=_request_schema(ScanRequestSerializer)),
     Tool(name="discovery_list", title="List discovered hosts",
          description="Hosts found by discovery scans (ip, hostname, MAC, open ports, banners, promoted device).",
          group="discovery", action="view", handler=discovery_list, read_only=True, idempotent=True,
-         input_schema=_obj({"network_id": _int("Only this network."), **_PAGE}, [])),
+         input_schema=_obj({"network_id": _int("Only this network."), **_page(DiscoveredDeviceSerializer)}, [])),
     Tool(name="discovery_promote", title="Promote a discovered host to a device",
          description="Create a device with the discovered address (in its network) and link it. "
                      "A host can be promoted once (CONFLICT afterwards).",
@@ -178,10 +146,7 @@ TOOLS = [
          description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
                      "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
          group="commands", action="execute", handler=command_execute, open_world=True, destructive=True,
-         input_schema=_obj({"device_id": _int("Device to run on."),
-                            "command": {"type": "string", "minLength": 1, "maxLength": 10000},
-                            "timeout": {"type": "integer", "minimum": 1, "description": "Seconds."}},
-                           ["device_id", "command"])),
+         input_schema=_request_schema(CommandRequestSerializer)),
     Tool(name="job_get", title="Get a job",
          description="A job with status, progress, result (command output, scan summary, provisioning steps) "
                      "and log lines (log_after: only newer lines).",
@@ -191,7 +156,7 @@ TOOLS = [
          description="Jobs you can see, newest first, optionally by status and kind.",
          group="jobs", action="view", handler=job_list, read_only=True, idempotent=True,
          input_schema=_obj({"status": {"type": "string", "enum": JobStatus.values},
-                            "kind": {"type": "string", "enum": JobKind.values}, **_PAGE}, [])),
+                            "kind": {"type": "string", "enum": JobKind.values}, **_page(JobSerializer)}, [])),
     Tool(name="job_cancel", title="Cancel a job",
          description="Cancel a queued job (it never starts) or ask a running one to stop at its next host/step.",
          group="jobs", action="execute", handler=job_cancel,
@@ -199,4 +164,4 @@ TOOLS = [
 ]
 
 for _tool in TOOLS:
-    register(_tool)
+    register(replace(_tool, renames=_ARG_NAMES))

@@ -4,9 +4,10 @@ from .addresses import AddressStatus, IPAddress
 from .datacenters import Datacenter
 from .devices import Device, DeviceRelationship, DeviceStatus, RelationshipType, Tag
 from .networks import IPPool, Network
+from .racks import Rack
 from .tenants import Membership, Tenant
 
 __all__ = [
     "AddressStatus", "Datacenter", "Device", "DeviceRelationship", "DeviceStatus", "IPAddress",
-    "IPPool", "Membership", "Network", "RelationshipType", "Tag", "Tenant",
+    "IPPool", "Membership", "Network", "Rack", "RelationshipType", "Tag", "Tenant",
 ]

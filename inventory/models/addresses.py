@@ -3,7 +3,7 @@ from django.db import models
 
 from inventory import ipam
 
-from .base import TenantOwned
+from .base import TenantOwned, clean_fixed_fields
 
 
 class AddressStatus(models.TextChoices):
@@ -59,6 +59,17 @@ class IPAddress(TenantOwned):
     @property
     def family(self) -> int:
         return 6 if ":" in (self.address or "") else 4
+
+    def clean_stored(self):
+        stored = clean_fixed_fields(self, also=("device_id",))
+        held_by = stored and stored["device_id"]
+        if held_by and self.device_id is not None and self.device_id != held_by:
+            from .devices import Device
+
+            holder = Device.objects.filter(pk=held_by).values_list("name", flat=True).first()
+            raise ValidationError({"device": f"{self.address} is already assigned to device {holder!r}; "
+                                             "release it from that device first."})
+        return stored
 
     def derive_tenant(self):
         if self.tenant_id is None:

@@ -1,7 +1,13 @@
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from .base import TenantOwned
+
+
+#: a DNS name (labels of letters, digits, "-" and "_", 1-63 characters each, 253 in all)
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$")
 
 
 class DeviceStatus(models.TextChoices):
@@ -31,6 +37,13 @@ class Device(TenantOwned):
     datacenter = models.ForeignKey(
         "inventory.Datacenter", null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
     )
+    rack = models.ForeignKey(
+        "inventory.Rack", null=True, blank=True, on_delete=models.SET_NULL, related_name="devices",
+        help_text="The rack the device stands in (in the device's datacenter).",
+    )
+    rack_position = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The lowest rack unit the device occupies (1 = bottom); needs a rack.",
+    )
     username = models.CharField(max_length=64, blank=True, default="", help_text="Login user for SSH access.")
     location = models.CharField(max_length=200, blank=True, default="", help_text="Rack, room or free text.")
     status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.PLANNED)
@@ -40,7 +53,7 @@ class Device(TenantOwned):
     #: denormalised text of the device and its tags, domains and addresses, for search
     search_text = models.TextField(editable=False, default="")
 
-    tenant_links = ("datacenter",)
+    tenant_links = ("datacenter", "rack")
 
     class Meta:
         ordering = ["name"]
@@ -57,9 +70,28 @@ class Device(TenantOwned):
         super().clean()
         if not isinstance(self.domains, list) or not all(isinstance(d, str) for d in self.domains):
             raise ValidationError({"domains": "Domains must be a list of names."})
+        bad = [d for d in self.domains if not HOSTNAME_RE.match(d.strip())]
+        if bad:
+            raise ValidationError({"domains": f"Not a valid DNS domain: {', '.join(map(repr, bad))}."})
         self.domains = sorted({d.strip().lower().rstrip(".") for d in self.domains if d.strip()})
         if not isinstance(self.facts, dict):
             raise ValidationError({"facts": "Facts must be a JSON object."})
+        self.clean_rack()
+
+    def clean_rack(self):
+        """A device's rack stands in the device's datacenter (taken from the rack when none is
+        given); its position, which needs a rack, lies within the rack's height."""
+        if self.rack_id is None:
+            if self.rack_position is not None:
+                raise ValidationError({"rack_position": "A position needs a rack."})
+            return
+        rack = self.rack
+        if self.datacenter_id is None:
+            self.datacenter_id = rack.datacenter_id
+        elif self.datacenter_id != rack.datacenter_id:
+            raise ValidationError({"rack": f"Rack {rack} is in another datacenter than the device."})
+        if self.rack_position is not None and not 1 <= self.rack_position <= rack.height_u:
+            raise ValidationError({"rack_position": f"Rack {rack} has positions 1-{rack.height_u}."})
 
     def build_search_text(self, tags=None, addresses=None) -> str:
         if self.pk:

@@ -94,6 +94,7 @@ class IPPool(TenantOwned):
 
     tenant_from = "network"
     tenant_links = ("network",)
+    fixed_fields = {**TenantOwned.fixed_fields, "network": "A pool cannot move to another network."}
 
     class Meta:
         verbose_name = "IP pool"

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
 
+from .base import clean_fixed_fields
 from inventory.tenancy import RestrictedQuerySet, Role, TenantQuerySet
 
 
@@ -42,9 +43,20 @@ class Membership(models.Model):
 
     objects = MembershipQuerySet.as_manager()
 
+    #: fields fixed once the membership exists (see inventory.models.base.clean_fixed_fields)
+    fixed_fields = {name: "Cannot be changed; delete the membership and create another." for name in ("user", "tenant")}
+
     class Meta:
         ordering = ["tenant__name", "user__username"]
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")]
 
     def __str__(self):
         return f"{self.user} in {self.tenant} ({self.role})"
+
+    def clean(self):
+        super().clean()
+        clean_fixed_fields(self)
+
+    def save(self, *args, **kwargs):
+        clean_fixed_fields(self)  # every writer, as TenantOwned.save() validates
+        super().save(*args, **kwargs)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
+
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -43,6 +46,32 @@ def check(principal: Principal, action: str, target=None, what: str = "") -> Non
         raise forbidden(principal, action, what)
 
 
+#: while a call is traced (tenant_trace), the tenant of the first object it read, saved or deleted
+_traced: ContextVar[list | None] = ContextVar("inventory_traced_tenant", default=None)
+
+
+@contextlib.contextmanager
+def tenant_trace():
+    """Yields a list that receives the tenant id of the first object the code inside reads
+    through :func:`get_for`, saves through :func:`save_model` or deletes through
+    :func:`delete_object`: which tenant a call (an MCP tool call) acted in, for its audit row,
+    without each handler saying it."""
+    box: list = []
+    token = _traced.set(box)
+    try:
+        yield box
+    finally:
+        _traced.reset(token)
+
+
+def _trace(obj) -> None:
+    box = _traced.get()
+    if box is not None and not box:
+        tenant_id = getattr(obj, "tenant_id", None)
+        if tenant_id is not None:
+            box.append(tenant_id)
+
+
 def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build=None, shape=None):
     """The object ``pk`` of ``model`` as the principal sees it.
 
@@ -56,6 +85,7 @@ def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build
         obj = get_visible(principal, model, shape, build, pk)
     except (model.DoesNotExist, ValueError, TypeError, OverflowError):
         raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
+    _trace(obj)
     if action != Action.VIEW:
         check(principal, action, obj, f"this {model._meta.verbose_name}")
     return obj
@@ -105,6 +135,7 @@ def save_model(instance, *, exclude=None, savepoint: bool = True, clean: bool = 
         ) from None
     except DjangoValidationError as exc:  # pragma: no cover - validation inside save()
         raise as_drf_validation_error(exc) from None
+    _trace(instance)
 
 
 def delete_object(principal: Principal, instance) -> None:
@@ -120,5 +151,6 @@ def delete_object(principal: Principal, instance) -> None:
                 exceptions.PermissionDenied("Only superusers may delete tenants.", code="permission_denied")
     else:
         check(principal, Action.DELETE, instance, f"this {instance._meta.verbose_name}")
+    _trace(instance)
     with transaction.atomic():
         instance.delete()

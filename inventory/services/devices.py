@@ -1,4 +1,5 @@
-"""Device save: the device, its addresses, tags and domains in one transaction."""
+"""The parts of a device save beyond its own row: its tags and its addresses (called by
+DeviceSerializer.after_save inside the save's transaction)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,8 @@ from django.db import transaction
 from rest_framework import exceptions
 
 from inventory.models import Device, IPAddress, Tag
-from inventory.tenancy import Principal
 
 from .common import save_model
-
-
-def save_device(principal: Principal, data: dict, instance: Device | None = None, *, partial: bool = False) -> Device:
-    """Create (``instance=None``) or update a device from API-shaped ``data``, all or nothing.
-
-    ``data`` is what :class:`inventory.api.serializers.DeviceSerializer` accepts, e.g.
-    ``{"name": "web1", "tenant": 1, "addresses": [{"ip": "10.0.0.5", "type": "ipv4"}],
-    "tags": ["web"], "domains": ["example.com"]}``. ``tags``/``addresses``/``domains``, when
-    given, replace the device's. Raises ValidationError (400), PermissionDenied (403).
-    ``instance`` must come from ``restrict(principal, "view")`` (see ``common.get_for``).
-    """
-    from inventory.api.serializers import DeviceSerializer
-
-    serializer = DeviceSerializer(instance, data=data, partial=partial, context={"principal": principal})
-    serializer.is_valid(raise_exception=True)
-    return serializer.save()
 
 
 def set_tags(device: Device, names: list[str]) -> None:
@@ -42,7 +26,7 @@ def set_addresses(device: Device, items: list[dict]) -> None:
     """Make the device hold exactly these addresses (``[{"ip": ..., "dns_name"?: ...}]``).
 
     Addresses no longer listed are deleted; an address already recorded in the tenant and
-    free is attached; one held by another device is a 400. Must run inside a transaction
+    free is attached; one held by another device is a 400 (the model refuses it). Must run inside a transaction
     (the caller's): any error leaves nothing written.
     """
     if not transaction.get_connection().in_atomic_block:  # pragma: no cover - misuse
@@ -61,10 +45,6 @@ def set_addresses(device: Device, items: list[dict]) -> None:
                 .filter(tenant_id=device.tenant_id, address=item["ip"])
                 .order_by("-network__prefix_length").first()
             )
-            if row is not None and row.device_id not in (None, device.pk):
-                holder = Device.objects.filter(pk=row.device_id).values_list("name", flat=True).first()
-                errors.append({"ip": [f"{item['ip']} is already assigned to device {holder!r}."]})
-                continue
             if row is None:
                 row = IPAddress(tenant_id=device.tenant_id, address=item["ip"])
             row.device = device
@@ -74,7 +54,7 @@ def set_addresses(device: Device, items: list[dict]) -> None:
             save_model(row)
         except exceptions.ValidationError as exc:
             detail = exc.detail if isinstance(exc.detail, dict) else {"ip": exc.detail}
-            errors.append({("ip" if k == "address" else k): v for k, v in detail.items()})
+            errors.append({("ip" if k in ("address", "device") else k): v for k, v in detail.items()})
             continue
         errors.append({})
     if any(errors):

@@ -1,4 +1,5 @@
-"""Search across the caller's tenants: devices, networks and datacenters.
+"""Search across the caller's tenants: every kind whose declaration (inventory/kinds.py) has a
+``search`` part: devices, networks, datacenters, racks.
 
 Devices match on their denormalised ``search_text`` (name, description, make/model, OS,
 location, domains, tags, addresses; kept fresh by ``inventory.signals``): every word of
@@ -11,12 +12,13 @@ finds networks inside or around it.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
+from django.utils.module_loading import import_string
 
 from inventory import ipam
 from inventory.runtime import precompiled
-from inventory.models import Datacenter, Device, Network
 from inventory.tenancy import Action, Principal
 
 MAX_WORDS = 8
@@ -51,10 +53,10 @@ def filter_devices(queryset: QuerySet, q: str) -> QuerySet:
     if ip is not None:
         holders = IPAddress.objects.filter(address_key=ipam.key(ip), device__isnull=False).values("device_id")
         return queryset.filter(id__in=holders)
-    return _devices_with(queryset, _words(q))
+    return devices_with(queryset, _words(q))
 
 
-def _devices_with(queryset: QuerySet, words) -> QuerySet:
+def devices_with(queryset: QuerySet, words) -> QuerySet:
     for word in words:
         queryset = queryset.filter(search_text__contains=word)  # search_text is lower-case already
     return queryset
@@ -69,10 +71,10 @@ def filter_networks(queryset: QuerySet, q: str) -> QuerySet:
     if cidr is not None:
         lo, hi = ipam.key(int(cidr.network_address)), ipam.key(int(cidr.broadcast_address))
         return queryset.filter(family=cidr.version, start_key__lte=hi, end_key__gte=lo)
-    return _networks_with(queryset, _words(q))
+    return networks_with(queryset, _words(q))
 
 
-def _networks_with(queryset: QuerySet, words) -> QuerySet:
+def networks_with(queryset: QuerySet, words) -> QuerySet:
     for word in words:
         queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word) | Q(subnet__icontains=word))
     return queryset
@@ -106,47 +108,84 @@ def filter_addresses(queryset: QuerySet, q: str) -> QuerySet:
 def filter_datacenters(queryset: QuerySet, q: str) -> QuerySet:
     if _as_ip(q) is not None or _as_cidr(q) is not None:
         return queryset.none()
-    return _datacenters_with(queryset, _words(q))
+    return datacenters_with(queryset, _words(q))
 
 
-def _datacenters_with(queryset: QuerySet, words) -> QuerySet:
+def datacenters_with(queryset: QuerySet, words) -> QuerySet:
     for word in words:
         queryset = queryset.filter(Q(name__icontains=word) | Q(location__icontains=word) | Q(description__icontains=word))
     return queryset
 
 
+def racks_with(queryset: QuerySet, words) -> QuerySet:
+    for word in words:
+        queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    return queryset
+
+
+def filter_racks(queryset: QuerySet, q: str) -> QuerySet:
+    if _as_ip(q) is not None or _as_cidr(q) is not None:
+        return queryset.none()
+    return racks_with(queryset, _words(q))
+
+
+@dataclass(frozen=True)
+class Searched:
+    """A kind's search part, resolved (see inventory.kinds.Search)."""
+
+    key: str
+    model: type
+    words: object
+    query: object
+    ordering: tuple[str, ...]
+    hit_serializer: type
+
+
+_searched: list[Searched] = []
+
+
+def searched_kinds() -> list[Searched]:
+    """The kinds search covers, in declaration order (resolved once)."""
+    from inventory import kinds
+
+    declared = [k for k in kinds.all_kinds() if k.search is not None]
+    if len(_searched) != len(declared):
+        _searched[:] = [Searched(k.search.key, k.get_model(), import_string(k.search.words),
+                                 import_string(k.search.query) if k.search.query else None,
+                                 k.search.ordering, import_string(k.search.hit_serializer)) for k in declared]
+    return _searched
+
+
 def search(principal: Principal, q: str, limit: int = 20, *,
            columns: dict[str, list[str] | None] | None = None) -> dict[str, list]:
-    """``{"devices": [Device], "networks": [Network], "datacenters": [Datacenter]}``, at most
-    ``limit`` of each, among what the principal may view. An empty query finds nothing.
-    ``columns``: per kind, the only model fields to load (what the caller renders)."""
+    """``{"devices": [Device], "networks": [Network], "datacenters": [Datacenter], "racks": [Rack]}``
+    (one key per searched kind), at most ``limit`` of each, among what the principal may view.
+    An empty query finds nothing. ``columns``: per kind, the only model fields to load (what the
+    caller renders)."""
+    kinds = searched_kinds()
     words = _words(q)
     if not words:
-        return {"devices": [], "networks": [], "datacenters": []}
+        return {kind.key: [] for kind in kinds}
 
-    def only(kind, model):
-        queryset = model.objects.all()
-        return queryset.only(*columns[kind]) if columns and columns.get(kind) else queryset
+    def only(kind):
+        queryset = kind.model.objects.all()
+        return queryset.only(*columns[kind.key]) if columns and columns.get(kind.key) else queryset
 
     if _as_ip(q) is None and _as_cidr(q) is None:
         # words: the usual query, from statements compiled once per number of words (inventory.runtime.precompiled)
-        def found(kind, model, narrow, *ordering):
-            shape = ("search", kind, tuple(columns.get(kind) or ()) if columns else ())
-            return precompiled.read(principal, shape, lambda *ws: narrow(only(kind, model), ws).order_by(*ordering),
+        def found(kind):
+            shape = ("search", kind.key, tuple(columns.get(kind.key) or ()) if columns else ())
+            return precompiled.read(principal, shape, lambda *ws: kind.words(only(kind), ws).order_by(*kind.ordering),
                                     words, limit=limit)
 
-        return {"devices": found("devices", Device, _devices_with, "name", "id"),
-                "networks": found("networks", Network, _networks_with, *Network._meta.ordering),
-                "datacenters": found("datacenters", Datacenter, _datacenters_with, "name", "id")}
+        return {kind.key: found(kind) for kind in kinds}
 
-    def visible(kind, model):
-        return only(kind, model).restrict(principal, Action.VIEW)
+    def matching(kind):
+        if kind.query is None:
+            return []
+        queryset = kind.query(only(kind).restrict(principal, Action.VIEW), q)
+        if not queryset.query.order_by:
+            queryset = queryset.order_by(*kind.ordering)
+        return list(queryset[:limit])
 
-    devices = filter_devices(visible("devices", Device), q).order_by("name", "id")
-    networks = filter_networks(visible("networks", Network), q)
-    datacenters = filter_datacenters(visible("datacenters", Datacenter), q).order_by("name", "id")
-    return {
-        "devices": list(devices[:limit]),
-        "networks": list(networks[:limit]),
-        "datacenters": list(datacenters[:limit]),
-    }
+    return {kind.key: matching(kind) for kind in kinds}

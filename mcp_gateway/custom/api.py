@@ -292,7 +292,8 @@ def run_test(principal: Principal, obj: CustomTool, params: dict) -> dict:
     """What the admin's and REST's Test show: the query's result, or the commands a command tool
     would run (nothing runs). Raises ToolError (invalid parameters, no permission)."""
     from ..registry import Forbidden
-    from ..server import _tool_error, validate_arguments
+    from ..registry import tool_error as _tool_error
+    from ..server import validate_arguments
 
     row = Row(obj.pk, obj.tenant_id, obj.name, obj.title, obj.description, obj.kind, obj.parameters, obj.definition,
               tuple(obj.allowed_roles), frozenset(obj.groups.values_list("pk", flat=True)), obj.version)

@@ -4,18 +4,21 @@ from inventory.api.serializers import (DatacenterSerializer, DeviceRelationshipS
                                        SearchResultSerializer)
 from inventory.models import Datacenter, Device, DeviceRelationship, DeviceStatus, RelationshipType
 from inventory.services.common import delete_object, get_for
-from inventory.services.search import filter_devices, search
+from inventory.api.filtersets import DatacenterFilter, DeviceFilter
+from inventory.services.search import search
 from inventory.tenancy import Action
 
 from ..registry import NotFound, Tool, ToolContext, register
 from ..schema import serializer_schema, with_error
-from .factories import ID, Resource, crud, _validation
+from .factories import ID, Resource, fk_renames, crud
 
 GROUP = "inventory"
 SEARCH_LIMIT = 20
 
 
 # --- search -------------------------------------------------------------------------------
+_HIT_RENAMES: dict[str, str] = {}  # the foreign keys of every kind's hits (all named <fk>_id)
+
 def _search(ctx: ToolContext, args: dict) -> dict:
     found = search(ctx.principal, args["query"], limit=args.get("limit", SEARCH_LIMIT),
                    columns=SearchResultSerializer.columns())
@@ -24,14 +27,14 @@ def _search(ctx: ToolContext, args: dict) -> dict:
 
 
 def _hit(item: dict) -> dict:
-    return {("datacenter_id" if k == "datacenter" else "tenant_id" if k == "tenant" else k): v for k, v in item.items()}
+    return {_HIT_RENAMES.get(k, k): v for k, v in item.items()}
 
 
 def _search_output() -> dict:
     props = {}
     for name, field in SearchResultSerializer().fields.items():
-        item = serializer_schema(field.child, mode="output",
-                                 rename={"datacenter": "datacenter_id", "tenant": "tenant_id"})
+        _HIT_RENAMES.update(fk_renames(type(field.child)))
+        item = serializer_schema(field.child, mode="output", rename=fk_renames(type(field.child)))
         item["required"] = ["id"]
         props[name] = {"type": "array", "items": item}
     return {"type": "object", "properties": props, "required": list(props)}
@@ -53,23 +56,12 @@ register(Tool(
 
 
 # --- devices --------------------------------------------------------------------------------
-def _by_tags(qs, tags, ctx):
-    for tag in tags:
-        qs = qs.filter(tags__name=tag)
-    return qs
-
-
 devices = Resource(
-    name="device", model=Device, serializer=DeviceSerializer, group=GROUP,
-    filters={
-        "query": ({"type": "string", "maxLength": 200, "description": "Words that must all match (as in search)."},
-                  lambda qs, q, ctx: filter_devices(qs, q)),
+    name="device", model=Device, serializer=DeviceSerializer, group=GROUP, filterset=DeviceFilter,
+    filters={  # the REST filters (DeviceFilter), two under their MCP names and shapes
         "tags": ({"type": "array", "items": {"type": "string"}, "description": "Only devices with all these tags."},
-                 _by_tags),
-        "datacenter_id": ({"type": "integer", "minimum": 1, "description": "Only devices in this datacenter."},
-                          lambda qs, v, ctx: qs.filter(datacenter_id=v)),
-        "status": ({"enum": list(DeviceStatus.values), "description": "Only devices with this status."},
-                   lambda qs, v, ctx: qs.filter(status=v)),
+                 "tag"),
+        "status": ({"enum": list(DeviceStatus.values), "description": "Only devices with this status."}, "status"),
     },
     brief_fields=("id", "name", "display", "status", "tenant", "datacenter"),
 )
@@ -85,7 +77,7 @@ crud(
 
 
 # --- relationships ----------------------------------------------------------------------
-REL_RENAMES = {"parent": "parent_id", "child": "child_id", "tenant": "tenant_id"}
+REL_RENAMES = fk_renames(DeviceRelationshipSerializer)
 
 
 def _rel(obj, ctx) -> dict:
@@ -103,22 +95,13 @@ def _rel_schema() -> dict:
 def _add_relationship(ctx: ToolContext, args: dict) -> dict:
     data = {"parent": args["parent_id"], "child": args["child_id"], "type": args["type"]}
     serializer = DeviceRelationshipSerializer(data=data, context=ctx.serializer_context)
-    try:
-        serializer.is_valid(raise_exception=True)
-        obj = serializer.save()
-    except Exception as exc:
-        from rest_framework.exceptions import ValidationError
-
-        if isinstance(exc, ValidationError):
-            raise _validation(_REL_RES, exc) from None
-        raise
-    ctx.extra["tenant_id"] = obj.tenant_id
+    serializer.is_valid(raise_exception=True)
+    obj = serializer.save()
     return _rel(obj, ctx)
 
 
 def _get_relationships(ctx: ToolContext, args: dict) -> dict:
     device = get_for(ctx.principal, Device, args["id"])
-    ctx.extra["tenant_id"] = device.tenant_id
     qs = DeviceRelationship.objects.restrict(ctx.principal, Action.VIEW).select_related("parent", "child")
     return {
         "device_id": device.pk,
@@ -142,20 +125,18 @@ def _remove_relationship(ctx: ToolContext, args: dict) -> dict:
     rel = qs.first()
     if rel is None:
         raise NotFound("No such relationship (or it is not visible to you).")
-    ctx.extra["tenant_id"] = rel.tenant_id
     data = _rel(rel, ctx)
     delete_object(ctx.principal, rel)
     return {"deleted": True, "id": data["id"], "display": data.get("display", "")}
 
 
-_REL_RES = Resource(name="relationship", model=DeviceRelationship, serializer=DeviceRelationshipSerializer, group=GROUP)
 REL_TYPE = {"enum": list(RelationshipType.values), "description": "contains, connected_to or depends_on."}
 
 register(Tool(
     name="device_add_relationship", title="Relate two devices",
     description="Record that parent contains / is connected_to / depends_on child (same tenant; 'contains' "
                 "cannot form a cycle).",
-    group=GROUP, action=Action.ADD, handler=_add_relationship,
+    group=GROUP, action=Action.ADD, handler=_add_relationship, renames=REL_RENAMES,
     input_schema={"type": "object", "properties": {
         "parent_id": {**ID, "description": "Parent device id."},
         "child_id": {**ID, "description": "Child device id."},
@@ -196,7 +177,7 @@ register(Tool(
 # --- datacenters --------------------------------------------------------------------------
 crud(
     Resource(name="datacenter", model=Datacenter, serializer=DatacenterSerializer, group=GROUP,
-             brief_fields=("id", "name", "display", "tenant", "location")),
+             filterset=DatacenterFilter, brief_fields=("id", "name", "display", "tenant", "location")),
     list_description="List datacenters you can see, paged (limit/offset).",
     get_description="Get one datacenter.",
     save_description="Create or update a datacenter (name unique within the tenant).",

@@ -1,5 +1,6 @@
 """IPAM tools: networks, IP pools and next-free-IP allocation (group "ipam")."""
 
+from inventory.api.filtersets import IPPoolFilter, NetworkFilter
 from inventory.api.serializers import IPAddressSerializer, IPPoolSerializer, NetworkSerializer
 from inventory.models import Device, IPPool, Network
 from inventory.services.allocation import allocate_next_ip
@@ -7,15 +8,13 @@ from inventory.tenancy import Action
 
 from ..registry import Tool, ToolContext, register
 from ..schema import serializer_schema, with_error
-from .factories import ID, Resource, crud
+from .factories import ID, Resource, fk_renames, crud
 
 GROUP = "ipam"
 
 crud(
     Resource(
-        name="network", model=Network, serializer=NetworkSerializer, group=GROUP,
-        filters={"datacenter_id": ({"type": "integer", "minimum": 1, "description": "Only networks in this datacenter."},
-                                   lambda qs, v, ctx: qs.filter(datacenter_id=v))},
+        name="network", model=Network, serializer=NetworkSerializer, group=GROUP, filterset=NetworkFilter,
         brief_fields=("id", "name", "display", "tenant", "subnet", "vlan_id", "datacenter"),
     ),
     list_description="List networks you can see, paged (limit/offset), optionally in one datacenter.",
@@ -26,9 +25,7 @@ crud(
 )
 
 pools = Resource(
-    name="pool", model=IPPool, serializer=IPPoolSerializer, group=GROUP,
-    filters={"network_id": ({"type": "integer", "minimum": 1, "description": "The network whose pools to list."},
-                            lambda qs, v, ctx: qs.filter(network_id=v))},
+    name="pool", model=IPPool, serializer=IPPoolSerializer, group=GROUP, filterset=IPPoolFilter,
     required_filters=("network_id",),
     brief_fields=("id", "name", "display", "network", "start_address", "end_address"),
 )
@@ -41,7 +38,7 @@ crud(
     delete_description="Delete an IP pool (its addresses stay in the network).",
 )
 
-ADDRESS_RENAMES = {"tenant": "tenant_id", "network": "network_id", "pool": "pool_id", "device": "device_id"}
+ADDRESS_RENAMES = fk_renames(IPAddressSerializer)
 
 
 def _next_ip(ctx: ToolContext, args: dict) -> dict:
@@ -69,7 +66,7 @@ register(Tool(
     name="pool_get_next_ip", title="Allocate the next free IP of a pool",
     description="Allocate (record as allocated) the first free address of the pool and return it; optionally "
                 "assign it to a device with a DNS name. Safe under concurrency: two calls never get the same address.",
-    group=GROUP, action=Action.ADD, handler=_next_ip,
+    group=GROUP, action=Action.ADD, handler=_next_ip, renames=ADDRESS_RENAMES,
     # allocate_next_ip is the only write and runs its own transaction (with retries): the network
     # lock is then released at its commit, not held while the result is rendered
     atomic=False,

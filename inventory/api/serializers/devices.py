@@ -1,17 +1,16 @@
-import re
 from collections import defaultdict
 
 from django.db import connections
 from rest_framework import serializers
 
 from inventory.ipam import parse_address
-from inventory.models import (Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, RelationshipType, Tag,
-                              Tenant)
+from inventory.models import (Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, Rack, RelationshipType,
+                              Tag, Tenant)
+from inventory.services.devices import set_addresses, set_tags
 
 from .base import (Batched, BatchedListSerializer, BatchListSerializer, RestrictedRelatedField, SelfLinkField, StrictInput,
                    TenantOwnedSerializer)
 
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$")
 
 
 class DeviceAddressSerializer(StrictInput, serializers.Serializer):
@@ -103,19 +102,14 @@ class TagNamesField(Batched, serializers.ListField):
 
 
 class DomainsField(serializers.ListField):
-    child = serializers.CharField(max_length=253)
+    """A list of DNS names; the model checks each (Device.clean)."""
 
-    def to_internal_value(self, data):
-        domains = super().to_internal_value(data)
-        bad = [d for d in domains if not HOSTNAME_RE.match(d.strip())]
-        if bad:
-            raise serializers.ValidationError(f"Not a valid DNS domain: {', '.join(map(repr, bad))}.")
-        return domains
+    child = serializers.CharField(max_length=253, allow_blank=True, trim_whitespace=False)
 
 
 class DeviceSerializer(TenantOwnedSerializer):
     """A device with its addresses, tags and domains, saved together atomically
-    (see :func:`inventory.services.devices.save_device`)."""
+    (its tags and addresses by :mod:`inventory.services.devices`)."""
 
     display_columns = ("name",)  # what __str__ reads
 
@@ -123,6 +117,8 @@ class DeviceSerializer(TenantOwnedSerializer):
     batch = {"tags": load_tag_names, "addresses": load_addresses}
     datacenter = RestrictedRelatedField(Datacenter, required=False, allow_null=True,
                                         help_text="Datacenter id (same tenant), or null.")
+    rack = RestrictedRelatedField(Rack, required=False, allow_null=True,
+                                  help_text="Rack id (in the device's datacenter, which it sets when none is given), or null.")
     status = serializers.ChoiceField(choices=DeviceStatus.choices, default=DeviceStatus.PLANNED)
     tags = TagNamesField(required=False, help_text="Tag names, e.g. [\"web\", \"prod\"]; replaces the device's tags.")
     domains = DomainsField(required=False, help_text="DNS domains, e.g. [\"example.com\"]; replaces the list.")
@@ -133,8 +129,8 @@ class DeviceSerializer(TenantOwnedSerializer):
 
     class Meta:
         model = Device
-        fields = ["id", "url", "display", "tenant", "name", "description", "make_model", "os", "datacenter", "username",
-                  "location", "status", "tags", "domains", "addresses", "facts", "created", "updated"]
+        fields = ["id", "url", "display", "tenant", "name", "description", "make_model", "os", "datacenter", "rack",
+                  "rack_position", "username", "location", "status", "tags", "domains", "addresses", "facts", "created", "updated"]
         read_only_fields = ["created", "updated"]
         validators = []
         list_serializer_class = BatchListSerializer
@@ -152,8 +148,6 @@ class DeviceSerializer(TenantOwnedSerializer):
         super().apply(instance, plain)
 
     def after_save(self, instance, validated_data):
-        from inventory.services.devices import set_addresses, set_tags
-
         if "tags" in validated_data:
             set_tags(instance, validated_data["tags"])
         if "addresses" in validated_data:

@@ -35,12 +35,6 @@ class IPPoolSerializer(TenantOwnedSerializer):
         read_only_fields = ["created", "updated"]
         validators = []
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if self.instance is not None and "network" in attrs and attrs["network"].pk != self.instance.network_id:
-            raise serializers.ValidationError({"network": "A pool cannot move to another network."})
-        return attrs
-
 
 class NextIPRequestSerializer(StrictInput, serializers.Serializer):
     """Body of POST .../next-ip/: what to record with the allocated address."""

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from .datacenters import DatacenterSerializer
 from .devices import DeviceSerializer
 from .networks import NetworkSerializer
+from .racks import RackSerializer
 
 
 class DeviceHitSerializer(DeviceSerializer):
@@ -20,19 +21,29 @@ class DatacenterHitSerializer(DatacenterSerializer):
         fields = ["id", "url", "display", "tenant", "name", "location"]
 
 
-class SearchResultSerializer(serializers.Serializer):
-    """What :func:`inventory.services.search.search` found, one list per kind."""
+class RackHitSerializer(RackSerializer):
+    class Meta(RackSerializer.Meta):
+        fields = ["id", "url", "display", "tenant", "name", "datacenter", "height_u"]
 
-    devices = DeviceHitSerializer(many=True, read_only=True)
-    networks = NetworkHitSerializer(many=True, read_only=True)
-    datacenters = DatacenterHitSerializer(many=True, read_only=True)
+
+class SearchResultSerializer(serializers.Serializer):
+    """What :func:`inventory.services.search.search` found, one list per searched kind (the
+    kinds whose declaration has a ``search`` part, inventory/kinds.py)."""
+
+    def get_fields(self):
+        from inventory.services.search import searched_kinds
+
+        return {kind.key: kind.hit_serializer(many=True, read_only=True) for kind in searched_kinds()}
 
     @classmethod
     def columns(cls) -> dict[str, list[str] | None]:
         """Per kind, the model fields its hits render: ``search(..., columns=...)`` loads only those."""
-        if "_columns" not in cls.__dict__:
-            hits = {name: type(field.child) for name, field in cls._declared_fields.items()}
-            cls._columns = {name: hit.columns_for(hit.Meta.fields) for name, hit in hits.items()}
+        from inventory.services.search import searched_kinds
+
+        kinds = searched_kinds()
+        if cls.__dict__.get("_columns_of") is not kinds or len(cls._columns) != len(kinds):
+            cls._columns = {kind.key: kind.hit_serializer.columns_for(kind.hit_serializer.Meta.fields) for kind in kinds}
+            cls._columns_of = kinds
         return cls._columns
 
 

@@ -63,13 +63,5 @@ class MembershipSerializer(InventorySerializer):
         read_only_fields = ["created"]
         validators = []
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if self.instance is not None:
-            for name in ("tenant", "user"):
-                if name in attrs and attrs[name] != getattr(self.instance, name):
-                    raise serializers.ValidationError({name: "Cannot be changed; delete the membership and create another."})
-        return attrs
-
     def check_write(self, instance, action):
         check(self.principal, Action.MANAGE, instance.tenant_id, "members of this tenant")
