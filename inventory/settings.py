@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "inventory.jobs",
     "inventory.configuration",
     "inventory.mesh",
+    "inventory.blueprints",
     "oauth",
     "mcp_gateway",
 ]
@@ -242,8 +243,9 @@ from mcp_gateway.conf import *  # noqa: E402,F401,F403
 from inventory.jobs.conf import *  # noqa: E402,F401,F403
 from inventory.configuration.conf import *  # noqa: E402,F401,F403
 from inventory.mesh.conf import *  # noqa: E402,F401,F403
+from inventory.blueprints.conf import *  # noqa: E402,F401,F403
 
-MCP_TOOL_MODULES = [*MCP_TOOL_MODULES, *CONFIGURATION_MCP_TOOL_MODULES]  # noqa: F405
+MCP_TOOL_MODULES = [*MCP_TOOL_MODULES, *CONFIGURATION_MCP_TOOL_MODULES, *BLUEPRINTS_MCP_TOOL_MODULES]  # noqa: F405
 
 # Housekeeping (inventory.tasks.maintenance): expired OAuth grants and never-authorized
 # registered clients hourly, MCP audit rows past MCP_AUDIT_RETENTION_DAYS daily.

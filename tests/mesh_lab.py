@@ -64,15 +64,27 @@ class Machine:
     def run(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
         return sh("ip", "netns", "exec", self.ns, "sh", "-c", command, check=check)
 
+    etc_upper: Path | None = None  # Lab(private_etc=True): where the machine's writes to /etc land
+
     @property
     def etc_wireguard(self) -> Path:
-        return Path("/etc/netns") / self.ns / "wireguard"
+        return self.etc("wireguard") if self.etc_upper else Path("/etc/netns") / self.ns / "wireguard"
+
+    def etc(self, relative: str) -> Path:
+        """A path under the machine's own /etc, as seen from the host."""
+        return (self.etc_upper or Path("/etc")) / relative
 
 
 class Lab:
-    def __init__(self, count: int = 3):
+    def __init__(self, count: int = 3, *, private_etc: bool = False, path: list[str] | None = None):
+        """``private_etc``: each machine's processes see their own copy-on-write /etc (an overlay
+        whose writes land in ``machine.etc_upper``, never in the host's /etc) and their own
+        /run/wireguard (so every machine may use the same interface name). ``path``: directories
+        put first on the machines' PATH (stand-ins for package managers and services)."""
         self.suffix = secrets.token_hex(3)
         self.count = count
+        self.private_etc = private_etc
+        self.path = path or []
         self.subnet = self._free_subnet()
         self.bridge_ns = f"m{self.suffix}br"
         self.root_if = f"m{self.suffix}r"
@@ -103,12 +115,24 @@ class Lab:
             sh("ip", "netns", "add", machine.ns)
             sh("ip", "-n", machine.ns, "link", "set", "lo", "up")
             self._wire(machine.ns, f"m{self.suffix}e{i}", f"m{self.suffix}b{i}", f"{machine.address}")
-            machine.etc_wireguard.mkdir(parents=True, mode=0o700)
             env = {**os.environ, **USERSPACE_ENV}
+            if self.path:
+                env["PATH"] = os.pathsep.join([*self.path, env.get("PATH", "")])
+            # every address of the namespace (underlay and, once joined, the overlays)
+            server = [sys.executable, str(ROOT / "tests" / "mesh_sshd.py"), "", "22", str(host_key), str(authorized)]
+            if self.private_etc:
+                upper, work = self.tmp / f"etc{i}" / "upper", self.tmp / f"etc{i}" / "work"
+                upper.mkdir(parents=True)
+                work.mkdir()
+                machine.etc_upper = upper
+                server = ["unshare", "-m", "sh", "-c",
+                          f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
+                          " && mkdir -p /run/wireguard && mount -t tmpfs -o mode=0700 tmpfs /run/wireguard"
+                          ' && exec "$@"', "sh", *server]
+            else:
+                machine.etc_wireguard.mkdir(parents=True, mode=0o700)
             machine.proc = subprocess.Popen(
-                # every address of the namespace (underlay and, once joined, the overlays)
-                ["ip", "netns", "exec", machine.ns, sys.executable, str(ROOT / "tests" / "mesh_sshd.py"),
-                 "", "22", str(host_key), str(authorized)],
+                ["ip", "netns", "exec", machine.ns, *server],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 start_new_session=True)
         for machine in self.machines:

@@ -20,6 +20,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import NoReverseMatch, reverse
 
 from inventory.admin.base import RestrictedLookupsMixin
+from inventory.blueprints.models import Blueprint, BlueprintRun
 from inventory.jobs.models import DeviceAccess, DiscoveredDevice, Job, ScanSchedule
 from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Membership, Network, Tag, Tenant,
@@ -67,7 +68,14 @@ def build(tenant, prefix, octet, user, pk=None):
     call = make(McpCall, tenant=tenant, user=user, username=user.username, tool="device_list", outcome="ok",
                 auth_kind="api_key", client_name=f"{prefix}-mcp-client")
     key, _raw = ApiKey.create(user=user, name=f"{prefix}-key", tenant=tenant)
-    return [dc, net, pool, dev, other, tag, ip, rel, job, found, access, schedule, policy, call, key]
+    document = {"name": f"{prefix}-stack", "version": "1.0.0", "title": f"{prefix} stack",
+                "steps": [{"id": "out", "action": "output", "args": {"values": {"host": f"{prefix}-dev"}}}]}
+    blueprint = make(Blueprint, source="private", tenant=tenant, document=document)
+    run = make(BlueprintRun, tenant=tenant, blueprint_name=f"{prefix}-stack", source="private", version="1.0.0",
+               document=document, params={"who": f"{prefix}-param"}, job=job, created_by=user,
+               results=[{"id": "out", "action": "output", "status": "succeeded", "changes": [],
+                         "outputs": {"host": f"{prefix}-dev"}}], outputs={"host": f"{prefix}-dev"}, status="succeeded")
+    return [dc, net, pool, dev, other, tag, ip, rel, job, found, access, schedule, policy, call, key, blueprint, run]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ class JobKind(models.TextChoices):
     MESH_STATUS = "mesh_status", "Mesh status"
     MESH_CHECK = "mesh_check", "Mesh connectivity check"
     ROLE_TEST = "role_test", "Role test (compare with the machine)"
+    BLUEPRINT = "blueprint", "Blueprint run"
 
 
 class JobStatus(models.TextChoices):

@@ -269,9 +269,18 @@ def nat_note(src: MeshPeer, dst: MeshPeer, states: dict) -> str:
 
 @handler("mesh_check")
 def mesh_check(ctx: JobContext):
+    mesh, peers = _mesh_of(ctx)
+    result = check_mesh(ctx, mesh, peers)
+    ctx.save_result(**result)
+    ok, total, diagnoses = result["reachable_pairs"], result["pairs"], result["diagnoses"]
+    ctx.log(f"{ok} of {total} peer pairs reach each other" + (f"; {len(diagnoses)} diagnoses." if diagnoses else "."))
+
+
+def check_mesh(ctx: JobContext, mesh: Mesh, peers: list[MeshPeer]) -> dict:
+    """The connectivity check (gather, probes, matrix, diagnoses; the mesh's last_matrix saved);
+    also run inline by other jobs (a blueprint's wait_for)."""
     from inventory.jobs.models import DeviceAccess
 
-    mesh, peers = _mesh_of(ctx)
     found = gather(ctx, mesh, peers, 2, 38)
     states = found["states"]
     ports = dict(DeviceAccess.objects.filter(device__in=[p.device_id for p in peers]).values_list("device_id", "port"))
@@ -314,5 +323,4 @@ def mesh_check(ctx: JobContext):
               "matrix": matrix, "reachable_pairs": ok, "pairs": total, "diagnoses": diagnoses,
               "status": found["summary"]}
     Mesh.objects.filter(pk=mesh.pk).update(last_check=timezone.now(), last_matrix=result)
-    ctx.save_result(**result)
-    ctx.log(f"{ok} of {total} peer pairs reach each other" + (f"; {len(diagnoses)} diagnoses." if diagnoses else "."))
+    return result
