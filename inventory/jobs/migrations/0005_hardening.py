@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inventory', '0005_ipaddress_composite_indexes_only'),
-        ('jobs', '0003_job_kind_role_test'),
+        ('jobs', '0004_job_kind_blueprint'),
     ]
 
     operations = [
