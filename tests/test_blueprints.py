@@ -366,3 +366,27 @@ def test_admin_catalog_use_page_and_runs(admin_a, tenant_a, client):
     assert r.status_code == 200 and "unknown action" in r.content.decode()
     r = client.post("/admin/blueprints/blueprint/add/", {"tenant": tenant_a.pk, "document_text": yaml.safe_dump(doc())})
     assert r.status_code == 302 and Blueprint.objects.filter(source="private", tenant=tenant_a).count() == 1
+
+
+def test_select_devices_creates_missing_devices_with_addresses(operator_a, tenant_a):
+    """The apply side of select_devices' create (the job runs the same engine): devices named by
+    the pattern, tagged, with an address from the network; existing ones are reused."""
+    from inventory.blueprints.engine import Engine
+    from inventory.models import Device, Network
+    from inventory.tenancy import Principal
+
+    Network.objects.create(tenant=tenant_a, name="lab", subnet="127.89.0.0/29")
+    Device.objects.create(tenant=tenant_a, name="node-1")
+    document = {"name": "grow", "version": "1.0.0", "steps": [
+        {"id": "nodes", "action": "select_devices",
+         "args": {"create": {"pattern": "node-{n}", "count": 3, "network": "lab", "tags": ["grown"]}}}]}
+    engine = Engine(Principal(operator_a), tenant_a, document, {}, apply=True)
+    result = engine.step(0)
+    assert [c["target"] for c in result["changes"]] == ["node-2", "node-3"]
+    assert result["outputs"]["devices"] == ["node-1", "node-2", "node-3"]
+    created = Device.objects.filter(name__in=["node-2", "node-3"]).order_by("name")
+    assert [list(d.tags.values_list("name", flat=True)) for d in created] == [["grown"], ["grown"]]
+    assert [d.addresses.get().address for d in created] == ["127.89.0.1", "127.89.0.2"]
+    assert result["outputs"]["addresses"]["node-3"] == "127.89.0.2"
+    again = Engine(Principal(operator_a), tenant_a, document, {}).plan()
+    assert again["changes"] == 0
