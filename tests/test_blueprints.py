@@ -390,3 +390,37 @@ def test_select_devices_creates_missing_devices_with_addresses(operator_a, tenan
     assert result["outputs"]["addresses"]["node-3"] == "127.89.0.2"
     again = Engine(Principal(operator_a), tenant_a, document, {}).plan()
     assert again["changes"] == 0
+
+
+def test_custom_tool_of_kind_blueprint(operator_a, tenant_a):
+    """A custom MCP tool declared as a preset use_blueprint: its definition is checked against the
+    blueprint's parameters; its Test is the dry run (the tool itself is served by the gateway as
+    any custom tool, with dry_run and confirm arguments)."""
+    from inventory.mesh.models import Mesh
+    from mcp_gateway.custom.models import CustomTool
+    from mcp_gateway.custom.provider import Row, as_tool
+
+    tagged(tenant_a, ["web1", "web2"])
+    tool = {"name": "web_cluster", "description": "A web cluster of N servers.", "kind": "blueprint",
+            "parameters": {"type": "object", "properties": {"servers": {"type": "integer", "minimum": 1}},
+                           "required": ["servers"]},
+            "definition": {"blueprint": "webserver-cluster", "source": "official",
+                           "preset": {"tag": "web", "listen_port": 8080}, "params": {"servers": "count"}}}
+    client = api(operator_a)
+    bad = client.post("/api/mcp/tools/", {**tool, "definition": {**tool["definition"], "preset": {"colour": 1}}},
+                      format="json")
+    assert bad.status_code == 400 and "unknown parameters of webserver-cluster: colour" in str(bad.json())
+    bad = client.post("/api/mcp/tools/", {**tool, "definition": {**tool["definition"], "params": {"servers": "nope"}}},
+                      format="json")
+    assert bad.status_code == 400, bad.content
+    r = client.post("/api/mcp/tools/", tool, format="json")
+    assert r.status_code == 201, r.content
+    result = client.post(f"/api/mcp/tools/{r.json()['id']}/test/", {"params": {"servers": 2}}, format="json")
+    assert result.status_code == 200, result.content
+    plan = result.json()["result"]["plan"]
+    assert plan["steps"][0]["outputs"]["devices"] == ["web1", "web2"] and plan["outputs"]["listen_port"] == 8080
+    assert not Mesh.objects.exists()
+    obj = CustomTool.objects.get(pk=r.json()["id"])
+    served = as_tool(Row(obj.pk, obj.tenant_id, obj.name, obj.title, obj.description, obj.kind, obj.parameters,
+                         obj.definition, tuple(obj.allowed_roles), frozenset(), obj.version))
+    assert {"servers", "dry_run", "confirm"} <= set(served.input_schema["properties"]) and served.destructive

@@ -310,6 +310,12 @@ def run_test(principal: Principal, obj: CustomTool, params: dict) -> dict:
                 result = tool.handler(ToolContext(principal=principal, tool=tool, base_principal=principal), params)
                 transaction.set_rollback(True)
             return {"kind": "query", "result": result}
+        if obj.kind == ToolKind.BLUEPRINT:  # the plan (a dry run: nothing changes)
+            from ..registry import ToolContext
+
+            result = tool.handler(ToolContext(principal=principal, tool=tool, base_principal=principal),
+                                  {**params, "dry_run": True})
+            return {"kind": "blueprint", "result": result}
         return {"kind": "command", **preview_command(principal, row, params)}
     except Exception as exc:  # noqa: BLE001 - the same mapping as an MCP call
         raise _tool_error(exc) from None

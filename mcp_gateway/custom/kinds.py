@@ -17,7 +17,13 @@ the devices a selector matches::
      "params": {"datacenter": "datacenter_id"},      # tool parameter -> selector key
      "max_devices": 10, "timeout": 60, "destructive": true}
 
-``blueprint``: refused until the server has blueprints.
+``blueprint``: a preset ``use_blueprint`` (inventory.blueprints): the blueprint, fixed parameters
+and the tool's parameters mapped onto the blueprint's; the tool also takes ``dry_run`` and
+``confirm`` (the blueprint's confirmation rule applies as for ``use_blueprint``)::
+
+    {"blueprint": "webserver-cluster", "source": "official",   # source, version: optional
+     "preset": {"tag": "web", "listen_port": 80},             # fixed blueprint parameters
+     "params": {"servers": "count"}}                          # tool parameter -> blueprint parameter
 
 A custom tool never reaches further than its caller: it runs the built-in tool or service with the
 caller's own principal, narrowed (never widened) to the tool's tenant and allowed roles.
@@ -270,5 +276,51 @@ def select_devices(principal, definition: dict, args: dict):
 
 # --- blueprint -----------------------------------------------------------------------------------
 def _blueprint_definition(definition: dict, parameters: dict) -> dict:
-    raise ValidationError("The blueprint kind runs a blueprint with preset parameters, and this server has no "
-                          "blueprints yet: use a query or command tool.")
+    import re
+
+    from inventory.blueprints.documents import NAME_RE
+    from inventory.blueprints.models import Blueprint, Source
+
+    _unknown(definition, {"blueprint", "source", "version", "preset", "params"})
+    name = definition.get("blueprint")
+    if not isinstance(name, str) or not re.match(NAME_RE, name):
+        raise ValidationError("'blueprint' names the blueprint to run (lower case, digits, - _ .).")
+    source = definition.get("source")
+    if source is not None and source not in Source.values:
+        raise ValidationError(f"'source' is one of {', '.join(Source.values)}.")
+    version = definition.get("version")
+    if version is not None and (not isinstance(version, str) or len(version) > 40):
+        raise ValidationError("'version' is a version string.")
+    preset = definition.get("preset", {})
+    if not isinstance(preset, dict):
+        raise ValidationError("'preset' maps blueprint parameters to fixed values.")
+    # a shared blueprint's parameters are known here; a private one's are checked when it runs
+    shared = Blueprint.objects.filter(name=name).exclude(source=Source.PRIVATE)
+    if source:
+        shared = shared.filter(source=source)
+    known = next((set((b.document.get("parameters") or {}).get("properties") or {}) for b in shared), None)
+    targets = known if known is not None else {str(v) for v in (definition.get("params") or {}).values()}
+    if known is not None and set(preset) - known:
+        raise ValidationError(f"'preset' names unknown parameters of {name}: {', '.join(sorted(set(preset) - known))}.")
+    mapping = _check_params_map(definition.get("params", {}), parameters, targets - set(preset),
+                                f"parameters of blueprint {name} not preset")
+    return {"blueprint": name, **({"source": source} if source else {}), **({"version": version} if version else {}),
+            "preset": preset, "params": mapping}
+
+
+BLUEPRINT_ARGUMENTS = {
+    "dry_run": {"type": "boolean", "default": False, "description": "Only return the plan (nothing changes)."},
+    "confirm": {"type": "string", "maxLength": 64,
+                "description": "The confirm token of the dry run, for plans that need confirmation."},
+}
+
+
+def blueprint_call(definition: dict, args: dict) -> dict:
+    """use_blueprint's arguments for a call of a blueprint tool."""
+    params = dict(definition.get("preset") or {})
+    for param, target in (definition.get("params") or {}).items():
+        if param in args:
+            params[target] = args[param]
+    return {"name": definition["blueprint"], "params": params, "source": definition.get("source"),
+            "version": definition.get("version"), "dry_run": bool(args.get("dry_run")),
+            "confirm": args.get("confirm", "")}

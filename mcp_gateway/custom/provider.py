@@ -126,6 +126,13 @@ def _build(row: Row) -> Tool:
         target = query_target(row.definition)
         return Tool(**common, handler=_query_handler(row, target), output_schema=target.output_schema,
                     read_only=True, idempotent=True)
+    if row.kind == ToolKind.BLUEPRINT:
+        from .kinds import BLUEPRINT_ARGUMENTS
+
+        schema = dict(row.parameters)
+        schema["properties"] = {**BLUEPRINT_ARGUMENTS, **(schema.get("properties") or {})}
+        return Tool(**{**common, "input_schema": schema}, handler=_blueprint_handler(row), destructive=True,
+                    open_world=True)
     return Tool(**common, handler=_command_handler(row), output_schema=with_error(COMMAND_OUTPUT),
                 destructive=row.definition.get("destructive", True), open_world=True)
 
@@ -185,6 +192,19 @@ def _command_handler(row: Row):
             job = start_command(inner.principal, data)
             jobs.append({"job_id": job.pk, "device_id": device.pk, "device": device.name, "status": job.status})
         return {"jobs": jobs, "count": len(jobs)}
+
+    return handler
+
+
+def _blueprint_handler(row: Row):
+    from .kinds import blueprint_call
+
+    def handler(ctx: ToolContext, args: dict) -> dict:
+        from inventory.blueprints import services
+
+        inner = _context(ctx, row, Action.EXECUTE)
+        call = blueprint_call(row.definition, args)
+        return services.use(inner.principal, call.pop("name"), call.pop("params"), tenant=row.tenant_id, **call)
 
     return handler
 
