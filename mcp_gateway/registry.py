@@ -49,6 +49,11 @@ Handler contract:
 - ``open_world=True`` for tools that touch real machines or networks (scans, SSH commands).
 - ``visible``: optional ``(principal) -> bool`` deciding whether ``tools/list`` shows the tool
   (default: ``principal.can(action)`` in at least one tenant where the group is enabled).
+- ``impact``: optional ``(ctx, args) -> mcp_gateway.confirm.Impact``, what the call would change,
+  computed without writing. It is the text a confirmation shows and the ``dry_run`` answer;
+  without one, ``dry_run`` runs the handler in a transaction that is rolled back. Every write
+  tool takes ``dry_run`` and ``confirm_token`` (added by the gateway, never seen by handlers);
+  see ``mcp_gateway/confirm.py``.
 
 This module's public names (Tool, ToolContext, ToolError and its subclasses, register, tool,
 registry, GROUPS) are a stable API.
@@ -111,7 +116,8 @@ class Unauthorized(ToolError):
     code = "UNAUTHORIZED"
 
 
-ERROR_CODES = ("INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT", "UNAUTHORIZED", "INTERNAL_ERROR")
+ERROR_CODES = ("INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT", "UNAUTHORIZED", "INTERNAL_ERROR",
+               "CONFIRMATION_REQUIRED", "CONFIRMATION_DECLINED", "CONFIRMATION_INVALID")
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class Tool:
     atomic: bool = True
     secret_fields: frozenset[str] = frozenset()
     visible: Callable[[Principal], bool] | None = None
+    #: ``(ctx, args) -> Impact``: what the call would do, computed without writing (confirmation
+    #: text and ``dry_run`` answer). Tools without one: ``dry_run`` runs the handler and rolls back.
+    impact: Callable[["ToolContext", dict], Any] | None = None
 
     def __post_init__(self):
         Action(self.action)  # raises ValueError for an unknown action

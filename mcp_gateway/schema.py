@@ -18,7 +18,8 @@ ERROR_SCHEMA = {
     "type": "object",
     "properties": {
         "code": {"type": "string", "enum": ["INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT",
-                                            "UNAUTHORIZED", "INTERNAL_ERROR"]},
+                                            "UNAUTHORIZED", "INTERNAL_ERROR", "CONFIRMATION_REQUIRED",
+                                            "CONFIRMATION_DECLINED", "CONFIRMATION_INVALID"]},
         "message": {"type": "string"},
         "details": {},
     },

@@ -7,13 +7,16 @@ scope's state; on stdio the server is built with a fixed one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
+import anyio
 import jsonschema
 import mcp_types as types
 from django.conf import settings
@@ -22,6 +25,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, close_old_connections, transaction
 from django.http import Http404
 from mcp.server import Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
@@ -33,7 +37,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from inventory import threads
 from inventory.tenancy import Principal
 
-from . import audit
+from . import audit, confirm
 from .policy import GroupPolicy
 from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
 
@@ -99,7 +103,7 @@ def mcp_tool(tool: Tool) -> types.Tool:
         name=tool.name,
         title=tool.title,
         description=f"{tool.description}\n\nScope: {tool.scope}. Group: {tool.group}.",
-        input_schema=tool.input_schema,
+        input_schema=effective_schema(tool),
         output_schema=tool.output_schema,
         annotations=types.ToolAnnotations(
             title=tool.title,
@@ -124,16 +128,60 @@ def visible_tools(principal: Principal) -> list[Tool]:
 _validators: dict[str, tuple[dict, jsonschema.protocols.Validator]] = {}
 
 
-def validate_arguments(tool: Tool, args) -> None:
-    """Check arguments against the tool's input schema; per-field messages like DRF's."""
+META_PROPERTIES = {
+    confirm.DRY_RUN: {"type": "boolean", "default": False,
+                      "description": "Only say what the call would do (validated), writing nothing."},
+    confirm.CONFIRM_TOKEN: {"type": "string", "minLength": 1, "maxLength": 100,
+                            "description": "The token of a CONFIRMATION_REQUIRED answer: runs the call it was "
+                                           "issued for (same arguments), once."},
+}
+
+
+def effective_schema(tool: Tool) -> dict:
+    """The input schema clients see: write tools also take ``dry_run`` and ``confirm_token``."""
+    if tool.read_only:
+        return tool.input_schema
+    schema = tool.input_schema
+    return {**schema, "properties": {**schema.get("properties", {}), **META_PROPERTIES}}
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def _numeric_strings(schema: dict, args: dict) -> dict:
+    """Integer arguments given as numeric strings ("2002") become integers, then are validated
+    like any integer (assistants often send ids as strings)."""
+    props = schema.get("properties", {})
+    out = None
+    for name, value in args.items():
+        prop = props.get(name)
+        if not isinstance(prop, dict):
+            continue
+        if prop.get("type") == "integer" and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            out = out if out is not None else dict(args)
+            out[name] = int(value.strip())
+        elif (prop.get("type") == "array" and isinstance(value, list)
+              and (prop.get("items") or {}).get("type") == "integer"):
+            converted = [int(v.strip()) if isinstance(v, str) and _INTEGER.fullmatch(v.strip()) else v for v in value]
+            if converted != value:
+                out = out if out is not None else dict(args)
+                out[name] = converted
+    return out if out is not None else args
+
+
+def validate_arguments(tool: Tool, args) -> dict:
+    """Check arguments against the tool's input schema; per-field messages like DRF's. Returns
+    the arguments the handler gets (numeric-string integers converted, gateway arguments out)."""
     if not isinstance(args, dict):
         raise InvalidParams("Arguments must be a JSON object.", {"non_field_errors": ["Expected an object."]})
+    schema = effective_schema(tool)
     hit = _validators.get(tool.name)
     if hit is not None and hit[0] is tool.input_schema:
         validator = hit[1]
     else:
-        validator = jsonschema.validators.validator_for(tool.input_schema)(tool.input_schema)
+        validator = jsonschema.validators.validator_for(schema)(schema)
         _validators[tool.name] = (tool.input_schema, validator)
+    args = _numeric_strings(schema, args)
     errors: dict[str, list[str]] = {}
     for err in validator.iter_errors(args):
         path = [str(p) for p in err.absolute_path]
@@ -148,6 +196,9 @@ def validate_arguments(tool: Tool, args) -> None:
             errors.setdefault(".".join(path) or "non_field_errors", []).append(_message(err))
     if errors:
         raise InvalidParams("Invalid arguments.", errors)
+    if tool.read_only:
+        return args
+    return {k: v for k, v in args.items() if k not in META_PROPERTIES}
 
 
 def _message(err) -> str:
@@ -191,53 +242,220 @@ def _jsonable(data):
     return json.loads(json.dumps(data, default=str))
 
 
-def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
-    """Run one tool call (sync, in a worker thread). Returns (structured content, is_error)."""
+@dataclass
+class Call:
+    """One tools/call as it goes through the gateway."""
+
+    tool: Tool
+    args: dict
+    env: CallerEnv
+    call_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    ctx: ToolContext | None = None
+    clean: dict = field(default_factory=dict)  # the arguments without dry_run / confirm_token
+    impact: confirm.Impact | None = None
+
+
+class Pending(Exception):
+    """The call needs a confirmation first (raised by :func:`_run`, handled in :func:`call_tool`)."""
+
+    def __init__(self, call: Call):
+        super().__init__(call.tool.name)
+        self.call = call
+
+
+def _prepare(call: Call) -> None:
+    tool, env = call.tool, call.env
+    principal = env.principal
+    if env.credential is not None:  # stdio: the key is checked on every call
+        principal = _stdio_principal(env.credential)
+    call.principal = principal
+    if principal is None or not principal.is_authenticated:
+        raise Unauthorized("The credential is missing, invalid, expired or revoked.")
+    missing = principal.missing_scopes(tool.action)
+    if missing:
+        raise Forbidden(f"This call needs the scope {', '.join(missing)}.", {"required_scopes": missing})
+    policy = GroupPolicy(principal)
+    if not policy.visible(tool):
+        raise Forbidden(f"You may not use {tool.name}: your role does not allow it or the "
+                        f"'{tool.group}' tool group is disabled.")
+    call.clean = validate_arguments(tool, call.args)
+    call.ctx = ToolContext(principal=policy.narrow(tool.group), tool=tool, call_id=str(call.call_id),
+                           base_principal=principal, transport=env.transport)
+
+
+def _handle(call: Call, *, token: str | None = None, rollback: bool = False):
+    """The handler, in the call's transaction; a confirmation token is used inside it (a failed
+    call leaves the token unused), ``rollback`` undoes everything (dry runs)."""
     from auditlog.cid import correlation_id
 
     from inventory.auditing import audit_context
 
-    started = time.perf_counter()
-    call_id = uuid.uuid4()
-    principal = env.principal
-    ctx = None
+    tool, ctx = call.tool, call.ctx
+    cid = correlation_id.set(str(call.call_id))
     try:
-        if env.credential is not None:  # stdio: the key is checked on every call
-            principal = _stdio_principal(env.credential)
-        if principal is None or not principal.is_authenticated:
-            raise Unauthorized("The credential is missing, invalid, expired or revoked.")
-        missing = principal.missing_scopes(tool.action)
-        if missing:
-            raise Forbidden(f"This call needs the scope {', '.join(missing)}.", {"required_scopes": missing})
-        policy = GroupPolicy(principal)
-        if not policy.visible(tool):
-            raise Forbidden(f"You may not use {tool.name}: your role does not allow it or the "
-                            f"'{tool.group}' tool group is disabled.")
-        validate_arguments(tool, args)
-        ctx = ToolContext(principal=policy.narrow(tool.group), tool=tool, call_id=str(call_id),
-                          base_principal=principal, transport=env.transport)
-        token = correlation_id.set(str(call_id))
-        try:
-            with audit_context(principal.user, remote_addr=env.ip):
-                if tool.atomic and not tool.read_only:
-                    with transaction.atomic():
-                        result = tool.handler(ctx, args)
-                else:
-                    result = tool.handler(ctx, args)
-        finally:
-            correlation_id.reset(token)
-        result, is_error, error = _jsonable(result if result is not None else {}), False, None
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an isError result
-        error = _tool_error(exc)
+        with audit_context(call.principal.user, remote_addr=call.env.ip):
+            if rollback or token is not None or (tool.atomic and not tool.read_only):
+                with transaction.atomic():
+                    if token is not None:
+                        confirm.consume(token, tool=tool, principal=call.principal, args=call.args,
+                                        call_id=call.call_id)
+                    result = tool.handler(ctx, call.clean)
+                    if rollback:
+                        transaction.set_rollback(True)
+                return result
+            return tool.handler(ctx, call.clean)
+    finally:
+        correlation_id.reset(cid)
+
+
+def _dry_run(call: Call) -> dict:
+    tool = call.tool
+    if tool.impact is not None:
+        impact = tool.impact(call.ctx, call.clean)
+        return {**impact.result, "dry_run": True, "impact": impact.as_dict()}
+    result = _jsonable(_handle(call, rollback=True) or {})
+    return {**result, "dry_run": True} if isinstance(result, dict) else {"result": result, "dry_run": True}
+
+
+def _run(call: Call, token: str | None = None) -> dict:
+    """Prepare and run a call (sync, in a worker thread); raises :class:`Pending` when it must be
+    confirmed first (nothing written yet)."""
+    _prepare(call)
+    tool = call.tool
+    if call.args.get(confirm.DRY_RUN) and not tool.read_only:
+        return _dry_run(call)
+    token = token or call.args.get(confirm.CONFIRM_TOKEN)
+    if token is None and not tool.read_only:
+        impact = tool.impact(call.ctx, call.clean) if tool.impact is not None else None
+        if confirm.requires_confirmation(tool, call.principal, impact):
+            if impact is None:
+                _handle(call, rollback=True)  # refuse bad input before asking anything
+                impact = confirm.generic_impact(tool, call.clean)
+            call.impact = impact
+            raise Pending(call)
+    return _handle(call, token=token)
+
+
+def _finish(call: Call, result, error: ToolError | None, outcome: str | None = None) -> tuple[dict, bool]:
+    """Audit the call (one McpCall row per tools/call) and shape its answer."""
+    ctx = call.ctx
+    if error is not None:
         result, is_error = error.as_dict(), True
+    else:
+        result, is_error = _jsonable(result if result is not None else {}), False
+    outcome = outcome or ("error" if is_error else "ok")
+    tenant_id = ctx.extra.get("tenant_id") if ctx else None
+    if tenant_id is None and call.impact is not None:
+        tenant_id = call.impact.tenant_id
     audit.record(
-        call_id=call_id, principal=principal, tool_name=tool.name, arguments=args,
-        secret_fields=tool.secret_fields, outcome="error" if is_error else "ok",
+        call_id=call.call_id, principal=call.principal if call.principal is not None else call.env.principal,
+        tool_name=call.tool.name, arguments=call.args, secret_fields=call.tool.secret_fields, outcome=outcome,
         error_code=error.code if error else "", error_message=error.message if error else "",
-        duration_ms=(time.perf_counter() - started) * 1000, ip=env.ip, user_agent=env.user_agent,
-        transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") if ctx else None),
+        duration_ms=(time.perf_counter() - call.started) * 1000, ip=call.env.ip, user_agent=call.env.user_agent,
+        transport=call.env.transport, tenant_id=tenant_id,
     )
     return result, is_error
+
+
+def _attempt(call: Call, token: str | None = None):
+    """:func:`_run` then :func:`_finish`; a call needing confirmation comes back as ``Pending``
+    (unaudited yet: the path chosen decides its row)."""
+    try:
+        result = _run(call, token)
+    except Pending as pending:
+        return pending
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an isError result
+        return _finish(call, None, _tool_error(exc))
+    return _finish(call, result, None)
+
+
+def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
+    """Run one tool call (sync, in a worker thread). Returns (structured content, is_error).
+    A call that needs confirmation answers CONFIRMATION_REQUIRED with a token (no elicitation here)."""
+    outcome = _attempt(Call(tool, args, env))
+    if isinstance(outcome, Pending):
+        return _ask_token(outcome.call)
+    return outcome
+
+
+def _ask_token(call: Call) -> tuple[dict, bool]:
+    token = confirm.ask(tool=call.tool, principal=call.principal, args=call.args, impact=call.impact,
+                        path=confirm.PATHS.TOKEN, call_id=call.call_id)
+    return _finish(call, None, confirm.required_error(call.tool, call.impact, token), outcome="pending")
+
+
+def _declined(call: Call, token: str) -> tuple[dict, bool]:
+    confirm.decline(token, call_id=call.call_id)
+    return _finish(call, None, confirm.declined_error(call.impact), outcome="declined")
+
+
+def _client_elicits(ctx) -> bool:
+    session = getattr(ctx, "session", None)
+    caps = getattr(session, "client_capabilities", None) if session is not None else None
+    elicitation = getattr(caps, "elicitation", None) if caps is not None else None
+    return elicitation is not None and (getattr(elicitation, "form", None) is not None
+                                        or getattr(elicitation, "url", None) is None)
+
+
+def _modern(ctx) -> bool:
+    return str(getattr(ctx, "protocol_version", "")) >= "2026-07-28"
+
+
+async def call_with_confirmation(ctx, params, tool: Tool, env: CallerEnv):
+    """A tools/call, asking for confirmation the way this client can (see mcp_gateway.confirm)."""
+    args = params.arguments or {}
+    state = getattr(params, "request_state", None)
+    call = Call(tool, args, env)
+    if state is not None:  # 2026-07-28 retry carrying the answer (state sealed by the SDK boundary)
+        try:
+            token = json.loads(state)["t"]
+        except (ValueError, KeyError, TypeError):
+            raise MCPError(INVALID_PARAMS, "Invalid or expired requestState") from None
+        answer = (getattr(params, "input_responses", None) or {}).get(confirm.INPUT_KEY)
+        if not confirm.accepted(answer):
+            return await run_sync(_declined_after_prepare, call, token)
+        return await run_sync(_attempt, call, token)
+    outcome = await run_sync(_attempt, call)
+    if not isinstance(outcome, Pending):
+        return outcome
+    call = outcome.call
+    session = getattr(ctx, "session", None)
+    if _client_elicits(ctx) and _modern(ctx):
+        token = await run_sync(lambda: confirm.ask(tool=tool, principal=call.principal, args=args,
+                                                   impact=call.impact, path=confirm.PATHS.INPUT_REQUIRED,
+                                                   call_id=call.call_id))
+        await run_sync(_finish, call, None, None, "pending")
+        return types.InputRequiredResult(
+            input_requests={confirm.INPUT_KEY: types.ElicitRequest(params=types.ElicitRequestFormParams(
+                message=confirm.form_message(tool, call.impact), requested_schema=confirm.form_schema(call.impact)))},
+            request_state=json.dumps({"t": token}),
+        )
+    if _client_elicits(ctx) and session is not None and getattr(session, "can_send_request", False):
+        token = await run_sync(lambda: confirm.ask(tool=tool, principal=call.principal, args=args,
+                                                   impact=call.impact, path=confirm.PATHS.ELICITATION,
+                                                   call_id=call.call_id))
+        try:
+            with anyio.fail_after(confirm.ttl()):
+                answer = await session.elicit_form(confirm.form_message(tool, call.impact),
+                                                   confirm.form_schema(call.impact),
+                                                   related_request_id=getattr(ctx, "request_id", None))
+        except Exception:  # noqa: BLE001 - no answer (timeout, client error): nothing is written
+            logger.info("no answer to the confirmation of %s", tool.name, exc_info=True)
+            answer = None
+        if not confirm.accepted(answer):
+            return await run_sync(_declined, call, token)
+        return await run_sync(_attempt, Call(tool, args, env), token)
+    return await run_sync(_ask_token, call)
+
+
+def _declined_after_prepare(call: Call, token: str) -> tuple[dict, bool]:
+    try:
+        _prepare(call)
+    except Exception as exc:  # noqa: BLE001
+        return _finish(call, None, _tool_error(exc))
+    return _declined(call, token)
 
 
 def result_of(structured: dict, is_error: bool) -> types.CallToolResult:
@@ -257,6 +475,14 @@ def env_from_context(ctx) -> CallerEnv:
     return CallerEnv(principal=None)
 
 
+def request_state_keys() -> list[bytes]:
+    """``MCP_REQUEST_STATE_KEYS`` (newest first), else one derived from SECRET_KEY."""
+    keys = [k.encode() for k in getattr(settings, "MCP_REQUEST_STATE_KEYS", []) if k]
+    if keys:
+        return keys
+    return [hashlib.sha256(b"mcp-request-state:" + settings.SECRET_KEY.encode()).hexdigest().encode()]
+
+
 def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -> Server:
     async def list_tools(ctx, params) -> types.ListToolsResult:
         env = env_getter(ctx)
@@ -271,12 +497,14 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         if tool is None:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
         env = env_getter(ctx)
-        structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
-        return result_of(structured, is_error)
+        outcome = await call_with_confirmation(ctx, params, tool, env)
+        if isinstance(outcome, types.InputRequiredResult):
+            return outcome
+        return result_of(*outcome)
 
     def input_schema(name: str):
         tool = registry.get(name)
-        return tool.input_schema if tool else None
+        return effective_schema(tool) if tool else None
 
     server = Server(
         getattr(settings, "MCP_SERVER_NAME", "inventory"),
@@ -291,6 +519,9 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    # 2026-07-28 multi-round-trip state (confirmations) is sealed with keys every worker shares
+    server.middleware.append(RequestStateBoundary(RequestStateSecurity(
+        keys=request_state_keys(), ttl=confirm.ttl()), default_audience=mcp_resource()))
     if not settings.MCP_OPENTELEMETRY:  # the SDK's documented opt-out
         server.middleware = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
     return server

@@ -132,6 +132,23 @@ def job_cancel(ctx: ToolContext, args: dict) -> dict:
     return JobSerializer(services.cancel_job(ctx.principal, args["id"])).data
 
 
+def job_cancel_impact(ctx: ToolContext, args: dict):
+    """What job_cancel would do (the job is not touched, no task is revoked)."""
+    from inventory.tenancy import Action
+
+    from mcp_gateway.confirm import Impact
+
+    try:
+        job = services.get_for(ctx.principal, services.Job, args["id"], Action.EXECUTE)
+    except drf.NotFound as exc:
+        raise NotFound(str(exc.detail)) from None
+    if job.status in services.FINISHED:
+        raise Conflict(f"Job {job.pk} has already finished ({job.status}).")
+    verb = "cancels" if job.status == JobStatus.QUEUED else "asks to stop"
+    return Impact(summary=f"{verb} {job.kind} job {job.pk} ({job.status}, target {job.target})",
+                  tenant_id=job.tenant_id, result=JobSerializer(job).data)
+
+
 _PAGE = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Page size (default 50)."},
          "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip."}}
 
@@ -189,7 +206,7 @@ TOOLS = [
                             "kind": {"type": "string", "enum": JobKind.values}, **_PAGE}, [])),
     Tool(name="job_cancel", title="Cancel a job",
          description="Cancel a queued job (it never starts) or ask a running one to stop at its next host/step.",
-         group="jobs", action="execute", handler=job_cancel,
+         group="jobs", action="execute", handler=job_cancel, impact=job_cancel_impact,
          input_schema=_obj({"id": _int("Job id.")}, ["id"])),
 ]
 
