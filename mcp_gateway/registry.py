@@ -54,6 +54,11 @@ Handler contract:
   without one, ``dry_run`` runs the handler in a transaction that is rolled back. Every write
   tool takes ``dry_run`` and ``confirm_token`` (added by the gateway, never seen by handlers);
   see ``mcp_gateway/confirm.py``.
+- ``follow``: optional, for tools that start (or read) a job: the gateway adds a ``wait``
+  argument, and while waiting calls ``follow(ctx, args, result)`` about four times a second
+  (``done``: stop; ``progress``/``total``/``message``: the progress notification; ``result``: the
+  answer if the wait ends now). Without a progressToken and without ``wait`` the answer is the
+  handler's, at once.
 
 This module's public names (Tool, ToolContext, ToolError and its subclasses, register, tool,
 registry, GROUPS) are a stable API.
@@ -140,6 +145,10 @@ class Tool:
     #: ``(ctx, args) -> Impact``: what the call would do, computed without writing (confirmation
     #: text and ``dry_run`` answer). Tools without one: ``dry_run`` runs the handler and rolls back.
     impact: Callable[["ToolContext", dict], Any] | None = None
+    #: ``(ctx, args, result) -> {"done", "progress", "total", "message", "result"}``: tools that
+    #: start or read a job. The gateway adds ``wait`` (seconds) to the schema and, while waiting,
+    #: polls this and sends ``notifications/progress`` to a client that gave a progressToken.
+    follow: Callable[["ToolContext", dict, dict], dict] | None = None
 
     def __post_init__(self):
         Action(self.action)  # raises ValueError for an unknown action

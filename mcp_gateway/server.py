@@ -29,6 +29,7 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from rest_framework.exceptions import APIException
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
@@ -137,12 +138,26 @@ META_PROPERTIES = {
 }
 
 
+WAIT = "wait"
+
+
+def wait_property() -> dict:
+    return {"type": "integer", "minimum": 0, "maximum": settings.MCP_JOB_WAIT_MAX,
+            "description": f"Seconds to wait for the job (progress notifications go to a client that sent a "
+                           f"progressToken). Default {settings.MCP_JOB_WAIT_DEFAULT} with a progressToken, "
+                           f"else 0 (answer at once)."}
+
+
 def effective_schema(tool: Tool) -> dict:
-    """The input schema clients see: write tools also take ``dry_run`` and ``confirm_token``."""
-    if tool.read_only:
+    """The input schema clients see: write tools also take ``dry_run`` and ``confirm_token``,
+    job tools ``wait``."""
+    extra = {} if tool.read_only else dict(META_PROPERTIES)
+    if tool.follow is not None:
+        extra[WAIT] = wait_property()
+    if not extra:
         return tool.input_schema
     schema = tool.input_schema
-    return {**schema, "properties": {**schema.get("properties", {}), **META_PROPERTIES}}
+    return {**schema, "properties": {**schema.get("properties", {}), **extra}}
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
@@ -196,9 +211,9 @@ def validate_arguments(tool: Tool, args) -> dict:
             errors.setdefault(".".join(path) or "non_field_errors", []).append(_message(err))
     if errors:
         raise InvalidParams("Invalid arguments.", errors)
-    if tool.read_only:
+    if tool.read_only and tool.follow is None:
         return args
-    return {k: v for k, v in args.items() if k not in META_PROPERTIES}
+    return {k: v for k, v in args.items() if k not in META_PROPERTIES and k != WAIT}
 
 
 def _message(err) -> str:
@@ -403,6 +418,43 @@ def _modern(ctx) -> bool:
     return str(getattr(ctx, "protocol_version", "")) >= "2026-07-28"
 
 
+async def follow_job(ctx, call: Call, outcome):
+    """Wait up to ``wait`` seconds for the job a call started (or read), sending increasing
+    ``notifications/progress`` when the client gave a progressToken; then the finished job, or
+    the answer as it stands."""
+    result, is_error = outcome
+    if is_error or call.tool.follow is None or call.ctx is None or result.get("dry_run"):
+        return outcome
+    token = progress_token_from_params(getattr(ctx, "params", None))
+    wait = call.args.get(WAIT)
+    if wait is None:
+        wait = settings.MCP_JOB_WAIT_DEFAULT if token is not None else 0
+    wait = max(0, min(int(wait), settings.MCP_JOB_WAIT_MAX))
+    if not wait:
+        return outcome
+    session = getattr(ctx, "session", None)
+    deadline = anyio.current_time() + wait
+    sent = -1.0
+    while True:
+        try:
+            snap = await run_sync(call.tool.follow, call.ctx, call.clean, result)
+        except (ObjectDoesNotExist, Http404, DRFNotFound, ToolError):  # the job went away: answer what we have
+            return result, False
+        except Exception:  # noqa: BLE001 - e.g. a busy database: look again until the time is up
+            logger.warning("following %s: could not read the job", call.tool.name, exc_info=True)
+            snap = {"done": False, "progress": sent if sent >= 0 else 0, "result": result}
+        progress = float(snap.get("progress") or 0)
+        if token is not None and session is not None and progress > sent:
+            try:
+                await session.report_progress(progress, snap.get("total"), snap.get("message"))
+            except Exception:  # noqa: BLE001 - a client gone away does not fail the call
+                logger.info("could not send progress", exc_info=True)
+            sent = progress
+        if snap.get("done") or anyio.current_time() >= deadline:
+            return _jsonable(snap.get("result", result)), False
+        await anyio.sleep(min(settings.MCP_JOB_POLL_INTERVAL, max(0.0, deadline - anyio.current_time())))
+
+
 async def call_with_confirmation(ctx, params, tool: Tool, env: CallerEnv):
     """A tools/call, asking for confirmation the way this client can (see mcp_gateway.confirm)."""
     args = params.arguments or {}
@@ -416,10 +468,10 @@ async def call_with_confirmation(ctx, params, tool: Tool, env: CallerEnv):
         answer = (getattr(params, "input_responses", None) or {}).get(confirm.INPUT_KEY)
         if not confirm.accepted(answer):
             return await run_sync(_declined_after_prepare, call, token)
-        return await run_sync(_attempt, call, token)
+        return await follow_job(ctx, call, await run_sync(_attempt, call, token))
     outcome = await run_sync(_attempt, call)
     if not isinstance(outcome, Pending):
-        return outcome
+        return await follow_job(ctx, call, outcome)
     call = outcome.call
     session = getattr(ctx, "session", None)
     if _client_elicits(ctx) and _modern(ctx):
@@ -446,7 +498,8 @@ async def call_with_confirmation(ctx, params, tool: Tool, env: CallerEnv):
             answer = None
         if not confirm.accepted(answer):
             return await run_sync(_declined, call, token)
-        return await run_sync(_attempt, Call(tool, args, env), token)
+        call = Call(tool, args, env)
+        return await follow_job(ctx, call, await run_sync(_attempt, call, token))
     return await run_sync(_ask_token, call)
 
 

@@ -1,7 +1,8 @@
 """MCP tools for jobs, discovery, provisioning and commands (mcp_gateway.registry).
 
-Tools that start work return the job at once (``job_id``); poll ``job_get`` or
-``provisioning_status``. Results come from the same serializers as REST, so no credential
+Tools that start work return the job at once (``job_id``), or, given ``wait`` (or a progress
+token), wait for it with progress notifications (``follow``, see mcp_gateway.registry); ``job_get``
+long-polls the same way. Results come from the same serializers as REST, so no credential
 can appear in them.
 """
 
@@ -149,6 +150,36 @@ def job_cancel_impact(ctx: ToolContext, args: dict):
                   tenant_id=job.tenant_id, result=JobSerializer(job).data)
 
 
+def _snapshot(ctx: ToolContext, job_id, done) -> dict:
+    job = services.get_job(ctx.principal, job_id)
+    return {"done": done(job), "progress": job.progress, "total": 100,
+            "message": job.step or job.status, "job": job}
+
+
+def follow_started(ctx: ToolContext, args: dict, first: dict) -> dict:
+    """Tools that start a job: done when it finishes; the answer is then the finished job
+    (status, result, error), else the start answer with the current status."""
+    snap = _snapshot(ctx, first["job_id"], lambda job: job.status in services.FINISHED)
+    job = snap.pop("job")
+    if snap["done"]:
+        detail = JobDetailSerializer(job, context={"log_after": 0}).data
+        snap["result"] = {**first, "status": job.status, "message": f"Job {job.pk} {job.status}.",
+                          "job": {k: detail[k] for k in ("id", "status", "progress", "step", "error", "result",
+                                                         "started", "finished")}}
+    else:
+        snap["result"] = {**first, "status": job.status, "progress": job.progress, "step": job.step,
+                          "message": f"Job {job.pk} is still {job.status}; follow it with job_get(id={job.pk}, wait=...)."}
+    return snap
+
+
+def follow_get(ctx: ToolContext, args: dict, first: dict) -> dict:
+    """job_get: done when the status changes (or the job finished); the answer is the job then."""
+    snap = _snapshot(ctx, args["id"], lambda job: job.status != first.get("status") or job.status in services.FINISHED)
+    job = snap.pop("job")
+    snap["result"] = job_get(ctx, args) if snap["done"] or job.progress != first.get("progress") else first
+    return snap
+
+
 _PAGE = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Page size (default 50)."},
          "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip."}}
 
@@ -156,7 +187,7 @@ TOOLS = [
     Tool(name="discovery_scan", title="Scan a network",
          description="Start a discovery scan of a network (TCP connect; quick: common ports, full: 1-1024 and "
                      "common higher ports, deep: full plus service banners). Returns the job id at once.",
-         group="discovery", action="execute", handler=discovery_scan, open_world=True,
+         group="discovery", action="execute", handler=discovery_scan, follow=follow_started, open_world=True,
          input_schema=_obj({"network_id": _int("Network to scan."),
                             "scan_type": {"type": "string", "enum": ScanType.values, "default": "quick"},
                             "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535},
@@ -178,7 +209,7 @@ TOOLS = [
     Tool(name="provisioning_trigger", title="Provision a device",
          description="Run the device's provisioning plan over SSH (allocate a primary address if it has none, "
                      "run each script step, mark it active). Returns the job id at once.",
-         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True,
+         group="provisioning", action="execute", handler=provisioning_trigger, follow=follow_started, open_world=True,
          input_schema=_obj({"device_id": _int("Device to provision."),
                             "network_id": _int("Network to allocate the primary address from (optional).")},
                            ["device_id"])),
@@ -189,7 +220,7 @@ TOOLS = [
     Tool(name="command_execute", title="Run a command on a device",
          description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
                      "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
-         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True,
+         group="commands", action="execute", handler=command_execute, follow=follow_started, open_world=True, destructive=True,
          input_schema=_obj({"device_id": _int("Device to run on."),
                             "command": {"type": "string", "minLength": 1, "maxLength": 10000},
                             "timeout": {"type": "integer", "minimum": 1, "description": "Seconds."}},
@@ -197,7 +228,7 @@ TOOLS = [
     Tool(name="job_get", title="Get a job",
          description="A job with status, progress, result (command output, scan summary, provisioning steps) "
                      "and log lines (log_after: only newer lines).",
-         group="jobs", action="view", handler=job_get, read_only=True, idempotent=True,
+         group="jobs", action="view", handler=job_get, follow=follow_get, read_only=True, idempotent=True,
          input_schema=_obj({"id": _int("Job id."), "log_after": {"type": "integer", "minimum": 0}}, ["id"])),
     Tool(name="job_list", title="List jobs",
          description="Jobs you can see, newest first, optionally by status and kind.",
