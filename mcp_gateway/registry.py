@@ -36,7 +36,8 @@ Handler contract:
 - ``ctx.principal`` is the caller's :class:`~inventory.tenancy.Principal`, already narrowed to the
   tenants where the tool's group is enabled (for this OAuth client); use it with
   ``Model.objects.restrict(ctx.principal, action)`` and ``ctx.principal.can(action, obj)``.
-  ``ctx.serializer_context`` is ``{"principal": ctx.principal}`` for DRF serializers.
+  ``ctx.serializer_context`` is ``{"principal": ctx.principal, "base_url": PUBLIC_URL}`` for DRF
+  serializers (``url`` values are absolute, as in REST).
 - Return a JSON-serialisable dict (it becomes ``structuredContent`` and, as JSON, the text
   content). Results must match ``output_schema`` when one is declared.
 - Fail by raising :class:`ToolError` (or a subclass: :class:`InvalidParams` with per-field
@@ -175,7 +176,9 @@ class ToolContext:
 
     @property
     def serializer_context(self) -> dict:
-        return {"principal": self.principal}
+        from django.conf import settings
+
+        return {"principal": self.principal, "base_url": settings.PUBLIC_URL}
 
 
 class Registry:

@@ -40,6 +40,7 @@ from inventory.tenancy import Principal
 
 from . import audit, confirm
 from .policy import GroupPolicy
+from .portable import portable
 from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def mcp_tool(tool: Tool) -> types.Tool:
         title=tool.title,
         description=f"{tool.description}\n\nScope: {tool.scope}. Group: {tool.group}.",
         input_schema=effective_schema(tool),
-        output_schema=tool.output_schema,
+        output_schema=portable(tool.output_schema) if tool.output_schema is not None else None,
         annotations=types.ToolAnnotations(
             title=tool.title,
             read_only_hint=tool.read_only,
@@ -148,16 +149,30 @@ def wait_property() -> dict:
                            f"else 0 (answer at once)."}
 
 
+_effective: dict[str, tuple[dict, dict]] = {}
+
+
 def effective_schema(tool: Tool) -> dict:
-    """The input schema clients see: write tools also take ``dry_run`` and ``confirm_token``,
-    job tools ``wait``."""
+    """The input schema clients see and arguments are checked against: write tools also take
+    ``dry_run`` and ``confirm_token``, job tools ``wait``; in the portable form
+    (:mod:`mcp_gateway.portable`: no type arrays, every schema typed, integers bounded)."""
+    hit = _effective.get(tool.name)
+    if hit is not None and hit[0] is tool.input_schema:
+        return hit[1]
     extra = {} if tool.read_only else dict(META_PROPERTIES)
     if tool.follow is not None:
         extra[WAIT] = wait_property()
-    if not extra:
-        return tool.input_schema
     schema = tool.input_schema
-    return {**schema, "properties": {**schema.get("properties", {}), **extra}}
+    if extra:
+        schema = {**schema, "properties": {**schema.get("properties", {}), **extra}}
+    schema = portable(schema, inputs=True)
+    _effective[tool.name] = (tool.input_schema, schema)
+    return schema
+
+
+def _is_integer(prop: dict) -> bool:
+    return prop.get("type") == "integer" or any(
+        isinstance(b, dict) and b.get("type") == "integer" for b in prop.get("anyOf", ()))
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
@@ -172,11 +187,11 @@ def _numeric_strings(schema: dict, args: dict) -> dict:
         prop = props.get(name)
         if not isinstance(prop, dict):
             continue
-        if prop.get("type") == "integer" and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        if _is_integer(prop) and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             out = out if out is not None else dict(args)
             out[name] = int(value.strip())
         elif (prop.get("type") == "array" and isinstance(value, list)
-              and (prop.get("items") or {}).get("type") == "integer"):
+              and _is_integer(prop.get("items") or {})):
             converted = [int(v.strip()) if isinstance(v, str) and _INTEGER.fullmatch(v.strip()) else v for v in value]
             if converted != value:
                 out = out if out is not None else dict(args)
@@ -223,6 +238,17 @@ def _message(err) -> str:
         return f"Expected {expected}, got {type(err.instance).__name__.replace('str', 'string').replace('NoneType', 'null')}."
     if err.validator == "enum":
         return f"{err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}."
+    if err.validator == "anyOf" and err.context:  # nullable fields: say what the typed branch refused
+        beyond_type = [e for e in err.context if e.validator != "type"]
+        if beyond_type:
+            return _message(beyond_type[0])
+        types = [b.get("type") for b in err.validator_value if isinstance(b, dict)]
+        if all(isinstance(t, str) for t in types):
+            got = type(err.instance).__name__.replace('str', 'string').replace('NoneType', 'null')
+            return f"Expected {' or '.join(types)}, got {got}."
+    if err.validator in ("minimum", "maximum"):
+        word = "least" if err.validator == "minimum" else "most"
+        return f"Must be at {word} {err.validator_value} (got {err.instance})."
     return err.message
 
 
