@@ -28,7 +28,7 @@ from mcp.server import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from rest_framework.exceptions import APIException
 from rest_framework.exceptions import NotFound as DRFNotFound
@@ -38,7 +38,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from inventory import threads
 from inventory.tenancy import Principal
 
-from . import audit, confirm
+from . import audit, confirm, resources
 from .policy import GroupPolicy
 from .portable import portable
 from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
@@ -581,6 +581,47 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
             return outcome
         return result_of(*outcome)
 
+    def principal_of(env: CallerEnv):
+        if env.credential is not None:
+            return _stdio_principal(env.credential)
+        return env.principal
+
+    async def list_resources(ctx, params) -> types.ListResourcesResult:
+        env = env_getter(ctx)
+        cursor = getattr(params, "cursor", None) if params is not None else None
+        return await run_sync(lambda: resources.list_page(principal_of(env), cursor))
+
+    async def list_resource_templates(ctx, params) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=resources.templates())
+
+    async def read_resource(ctx, params) -> types.ReadResourceResult:
+        env = env_getter(ctx)
+        return await run_sync(lambda: resources.read(principal_of(env), str(params.uri)))
+
+    async def subscribe(ctx, params) -> types.EmptyResult:
+        env = env_getter(ctx)
+        uri = str(params.uri)
+        if env.transport not in ("sse", "stdio"):
+            raise MCPError(INVALID_REQUEST, "Subscriptions need a session that carries notifications: use stdio "
+                                            "(manage.py mcp stdio) or the SSE transport (/mcp/sse).")
+        if await run_sync(lambda: resources.version(principal_of(env), uri)) is None:
+            resources.resolve(uri)
+            raise MCPError(resources.RESOURCE_NOT_FOUND, f"No such resource (or it is not visible to you): {uri}")
+        resources.subscriptions.subscribe(ctx.session, uri, lambda: principal_of(env), run_sync)
+        return types.EmptyResult()
+
+    async def unsubscribe(ctx, params) -> types.EmptyResult:
+        resources.subscriptions.unsubscribe(ctx.session, str(params.uri))
+        return types.EmptyResult()
+
+    async def list_prompts(ctx, params) -> types.ListPromptsResult:
+        return resources.prompt_list()
+
+    async def get_prompt(ctx, params) -> types.GetPromptResult:
+        env = env_getter(ctx)
+        await run_sync(lambda: resources._checked(principal_of(env)))
+        return resources.prompt_get(params.name, params.arguments)
+
     def input_schema(name: str):
         tool = registry.get(name)
         return effective_schema(tool) if tool else None
@@ -592,11 +633,21 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
         instructions=(
             "Multi-tenant infrastructure inventory: devices, datacenters, networks, IP pools and "
             "addresses. Use search or the *_list tools to find ids, then *_get/*_save/*_delete. "
-            "List tools are paged (limit/offset) and return brief items unless you ask for fields."
+            "List tools are paged (limit/offset) and return brief items unless you ask for fields. "
+            "Destructive calls ask for confirmation first; every write tool takes dry_run. Job tools take "
+            "wait (seconds) and send progress. Resources: inventory://devices|networks|pools|jobs/{id}, "
+            "inventory://tenants/{id}/summary; prompts: investigate_ip, audit_tenant, plan_provisioning, explain_job."
         ),
         get_tool_input_schema=input_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
+        on_subscribe_resource=subscribe,
+        on_unsubscribe_resource=unsubscribe,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
     )
     # 2026-07-28 multi-round-trip state (confirmations) is sealed with keys every worker shares
     server.middleware.append(RequestStateBoundary(RequestStateSecurity(
