@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "auditlog",
     "inventory",
     "inventory.jobs",
+    "inventory.mesh",
     "oauth",
     "mcp_gateway",
 ]
@@ -211,6 +212,7 @@ from inventory.api.settings import *  # noqa: E402,F401,F403
 from oauth.conf import *  # noqa: E402,F401,F403
 from mcp_gateway.conf import *  # noqa: E402,F401,F403
 from inventory.jobs.conf import *  # noqa: E402,F401,F403
+from inventory.mesh.conf import *  # noqa: E402,F401,F403
 
 # Housekeeping (inventory.tasks.maintenance): expired OAuth grants and never-authorized
 # registered clients hourly, MCP audit rows past MCP_AUDIT_RETENTION_DAYS daily.

@@ -21,6 +21,8 @@ class JobKind(models.TextChoices):
     DISCOVERY_SCAN = "discovery_scan", "Discovery scan"
     PROVISIONING = "provisioning", "Provisioning"
     COMMAND = "command", "Command"
+    MESH_STATUS = "mesh_status", "Mesh status"
+    MESH_CHECK = "mesh_check", "Mesh connectivity check"
 
 
 class JobStatus(models.TextChoices):

@@ -33,12 +33,14 @@ def ssh_target(ctx: JobContext, device: Device) -> ssh.Target:
                       secret=access.secret, host_key=access.host_key)
 
 
-def execute(ctx: JobContext, target: ssh.Target, command: str, timeout: int) -> ssh.CommandResult:
+def execute(ctx: JobContext, target: ssh.Target, command: str, timeout: int,
+            stdin: bytes | None = None) -> ssh.CommandResult:
+    """Run ``command`` over SSH (``stdin``: its input, e.g. a file with a secret in it)."""
     ctx.log(f"Running on {target.username}@{target.host}:{target.port}: {command[:500]}")
     try:
         result = asyncio.run(ssh.run_command(
             target, command, timeout=timeout, output_limit=settings.JOBS_OUTPUT_LIMIT,
-            connect_timeout=settings.JOBS_SSH_CONNECT_TIMEOUT))
+            connect_timeout=settings.JOBS_SSH_CONNECT_TIMEOUT, stdin=stdin))
     except ssh.HostKeyUnknown as exc:
         access = getattr(ctx, "ssh_access", None)
         if access is not None:

@@ -158,14 +158,22 @@ def _reason(exc: BaseException) -> str:
 
 
 async def run_command(target: Target, command: str, *, timeout: float, output_limit: int,
-                      connect_timeout: float = 15.0) -> CommandResult:
-    """Run one command; on timeout the channel is closed and partial output kept."""
+                      connect_timeout: float = 15.0, stdin: bytes | None = None) -> CommandResult:
+    """Run one command; on timeout the channel is closed and partial output kept.
+
+    ``stdin``: bytes sent as the command's standard input (then end of file). Secret content
+    goes there, never into the command: asyncssh logs commands (INFO), not channel data."""
     conn = await _connect(target, connect_timeout)
     out, err = {}, {}
     timed_out = False
     try:
         async with conn:
-            proc = await conn.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
+            if stdin is None:
+                proc = await conn.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
+            else:
+                proc = await conn.create_process(command, encoding=None)
+                proc.stdin.write(stdin)
+                proc.stdin.write_eof()
             readers = asyncio.gather(_read_capped(proc.stdout, output_limit, out),
                                      _read_capped(proc.stderr, output_limit, err))
             try:
