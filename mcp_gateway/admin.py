@@ -11,8 +11,24 @@ from .models import Confirmation, ConfirmationPolicy, McpCall, ToolGroupPolicy
 from .registry import registry
 
 
+class ReadOnlyAuditAdmin(admin.ModelAdmin):
+    """Audit rows: listed for every signed-in member (the queryset decides which), never edited."""
+
+    def has_module_permission(self, request):
+        return Principal.of(request).is_authenticated
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(McpCall)
-class McpCallAdmin(admin.ModelAdmin):
+class McpCallAdmin(ReadOnlyAuditAdmin):
     list_display = ["created", "tool", "outcome", "error_code", "username", "tenant", "auth_kind", "client_name",
                     "duration_ms", "ip"]
     list_filter = ["outcome", "auth_kind", "transport", "tool"]
@@ -27,23 +43,11 @@ class McpCallAdmin(admin.ModelAdmin):
 
         return audit_queryset(Principal.of(request)).select_related("tenant")
 
-    def has_module_permission(self, request):
-        return Principal.of(request).is_authenticated
-
     def has_view_permission(self, request, obj=None):
         principal = Principal.of(request)
         if obj is None:
             return principal.is_authenticated
         return obj.user_id == request.user.pk or principal.can(Action.MANAGE, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ToolGroupPolicyForm(forms.ModelForm):
@@ -113,7 +117,7 @@ class ConfirmationPolicyAdmin(ToolGroupPolicyAdmin):
 
 
 @admin.register(Confirmation)
-class ConfirmationAdmin(admin.ModelAdmin):
+class ConfirmationAdmin(ReadOnlyAuditAdmin):
     """The confirmations asked before MCP calls and their answers (read-only audit)."""
 
     list_display = ["created", "tool", "status", "path", "username", "tenant", "impact_text", "answered"]
@@ -133,17 +137,5 @@ class ConfirmationAdmin(admin.ModelAdmin):
         calls = audit_queryset(principal)
         return Confirmation.objects.filter(request_call_id__in=calls.values("call_id")).select_related("tenant")
 
-    def has_module_permission(self, request):
-        return Principal.of(request).is_authenticated
-
     def has_view_permission(self, request, obj=None):
         return Principal.of(request).is_authenticated
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

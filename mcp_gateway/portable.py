@@ -79,47 +79,49 @@ def bounded(node: dict, name: str = "") -> dict:
     return node
 
 
-def lint(schema, path: str = "") -> list[str]:
+def _walk(schema, path: str, check) -> list[str]:
+    """``check(node, path)`` on every subschema of ``schema``; the findings of all of them."""
+    found: list[str] = []
+    if not isinstance(schema, dict):
+        return found
+    found += check(schema, path)
+    for key in _MAPS:
+        if isinstance(schema.get(key), dict):
+            for k, v in schema[key].items():
+                found += _walk(v, f"{path}.{key}.{k}", check)
+    for key in _ARRAYS:
+        if isinstance(schema.get(key), list):
+            for i, v in enumerate(schema[key]):
+                found += _walk(v, f"{path}.{key}[{i}]", check)
+    for key in _SINGLE:
+        if isinstance(schema.get(key), dict):
+            found += _walk(schema[key], f"{path}.{key}", check)
+    return found
+
+
+def lint(schema) -> list[str]:
     """Portability warnings of ``schema`` (the Inspector's ``type-union`` and ``untyped-schema``)."""
-    found: list[str] = []
-    if not isinstance(schema, dict):
+
+    def check(node, path):
+        found = []
+        types = node.get("type")
+        if isinstance(types, list) and types and all(t in JSON_TYPES for t in types) and len(set(types)) == len(types):
+            found.append(f"{path or '<root>'}: type is an array {types}")
+        if not _constrains(node) and not path.endswith(".not"):
+            found.append(f"{path or '<root>'}: constrains nothing")
         return found
-    types = schema.get("type")
-    if isinstance(types, list) and types and all(t in JSON_TYPES for t in types) and len(set(types)) == len(types):
-        found.append(f"{path or '<root>'}: type is an array {types}")
-    if not _constrains(schema) and not path.endswith(".not"):
-        found.append(f"{path or '<root>'}: constrains nothing")
-    for key in _MAPS:
-        if isinstance(schema.get(key), dict):
-            for k, v in schema[key].items():
-                found += lint(v, f"{path}.{key}.{k}")
-    for key in _ARRAYS:
-        if isinstance(schema.get(key), list):
-            for i, v in enumerate(schema[key]):
-                found += lint(v, f"{path}.{key}[{i}]")
-    for key in _SINGLE:
-        if isinstance(schema.get(key), dict):
-            found += lint(schema[key], f"{path}.{key}")
-    return found
+
+    return _walk(schema, "", check)
 
 
-def unbounded_integers(schema, path: str = "") -> list[str]:
+def unbounded_integers(schema) -> list[str]:
     """Integer schemas of an input schema without a lower or upper bound."""
-    found: list[str] = []
-    if not isinstance(schema, dict):
-        return found
-    if schema.get("type") == "integer" and (
-            not ({"minimum", "exclusiveMinimum"} & set(schema)) or not ({"maximum", "exclusiveMaximum"} & set(schema))):
-        found.append(path or "<root>")
-    for key in _MAPS:
-        if isinstance(schema.get(key), dict):
-            for k, v in schema[key].items():
-                found += unbounded_integers(v, f"{path}.{key}.{k}")
-    for key in _ARRAYS:
-        if isinstance(schema.get(key), list):
-            for i, v in enumerate(schema[key]):
-                found += unbounded_integers(v, f"{path}.{key}[{i}]")
-    for key in _SINGLE:
-        if isinstance(schema.get(key), dict):
-            found += unbounded_integers(schema[key], f"{path}.{key}")
-    return found
+
+    def check(node, path):
+        keys = set(node)
+        if node.get("type") == "integer" and (not ({"minimum", "exclusiveMinimum"} & keys)
+                                              or not ({"maximum", "exclusiveMaximum"} & keys)):
+            return [path or "<root>"]
+        return []
+
+    return _walk(schema, "", check)
