@@ -21,7 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from starlette.responses import Response
 
 from .auth import AuthGate, security_settings
-from .server import build_server
+from .server import build_server, session_options
 from .sse_relay import SseRelay
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def mounts():
             return await Response(status_code=405, headers={"Allow": "GET"})(scope, receive, send)
         try:
             async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
-                await server.run(read_stream, write_stream, server.create_initialization_options())
+                await server.run(read_stream, write_stream, session_options(server))
         except ValueError:  # refused by the transport's own checks; it already answered
             logger.info("SSE connection refused")
 

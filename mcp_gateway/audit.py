@@ -41,7 +41,7 @@ def auth_kind(principal, transport: str) -> str:
 
 
 def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(), outcome, error_code="",
-           error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None):
+           error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None, custom=None):
     """Write one McpCall row; never raises (an audit failure is logged, not shown to the client)."""
     try:
         user = getattr(principal, "user", None)
@@ -67,6 +67,8 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             ip=ip or None,
             user_agent=(user_agent or "")[:300],
             served_by=f"{HOST}:{os.getpid()}"[:100],
+            custom_tool_id=custom[0] if custom else None,
+            tool_version=custom[1] if custom else None,
         ))
     except Exception:  # pragma: no cover - the database is gone; the call itself already ended
         logger.exception("could not write the MCP audit row for %s", tool_name)

@@ -9,7 +9,13 @@ MCP_TOOL_MODULES = [
     "mcp_gateway.tools.inventory",
     "mcp_gateway.tools.ipam",
     "mcp_gateway.tools.tenants",
+    "mcp_gateway.tools.catalog",  # tool_search, custom tools, progressive listing
 ]
+#: tools/list: "full" (every tool the caller may call) or "progressive" (MCP_CORE_TOOLS + MCP_PINNED_TOOLS,
+#: the rest through tool_search); an API key or OAuth client may choose its own
+MCP_TOOL_LIST_MODE = _env.str("MCP_TOOL_LIST_MODE", default="full")
+MCP_CORE_TOOLS = ["search", "device_list", "device_get", "job_get", "tool_search"]
+MCP_PINNED_TOOLS = _env.list("MCP_PINNED_TOOLS", default=[])
 #: name of the server in client configs and serverInfo
 MCP_SERVER_NAME = _env.str("MCP_SERVER_NAME", default="inventory")
 #: list tools: default page size and hard cap

@@ -50,6 +50,9 @@ class McpCall(models.Model):
     user_agent = models.CharField(max_length=300, blank=True, default="")
     served_by = models.CharField(max_length=100, blank=True, default="",
                                  help_text="host:pid of the server process that ran the call (match with its logs).")
+    custom_tool_id = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="The custom tool called (its id; kept after it is deleted).")
+    tool_version = models.PositiveIntegerField(null=True, blank=True, help_text="The custom tool's version then.")
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -70,7 +73,13 @@ class ToolGroupPolicy(TenantOwned):
         max_length=255, blank=True, default="",
         help_text="OAuth client id this row restricts; blank for the tenant's default for every client.",
     )
-    enabled_groups = models.JSONField(default=list, blank=True, help_text="Tool groups enabled; others are off.")
+    class Mode(models.TextChoices):
+        OPT_IN = "opt_in", "Opt-in: only the groups listed as enabled (new groups start disabled)"
+        OPT_OUT = "opt_out", "Opt-out: every group but those listed as disabled (new groups start enabled)"
+
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.OPT_IN)
+    enabled_groups = models.JSONField(default=list, blank=True, help_text="Opt-in: tool groups enabled; others are off.")
+    disabled_groups = models.JSONField(default=list, blank=True, help_text="Opt-out: tool groups disabled; others are on.")
 
     class Meta:
         verbose_name = "MCP tool group policy"
@@ -80,19 +89,32 @@ class ToolGroupPolicy(TenantOwned):
 
     def __str__(self):
         who = f"client {self.client_id}" if self.client_id else "all clients"
+        if self.mode == self.Mode.OPT_OUT:
+            return f"{self.tenant}: {who}: all but {', '.join(self.disabled_groups) or 'none'}"
         return f"{self.tenant}: {who}: {', '.join(self.enabled_groups) or 'no groups'}"
+
+    def enables(self, group: str) -> bool:
+        if self.mode == self.Mode.OPT_OUT:
+            return group not in self.disabled_groups
+        return group in self.enabled_groups
 
     def clean(self):
         super().clean()
         from mcp_gateway.registry import registry
 
         known = registry.groups()
-        if not isinstance(self.enabled_groups, list) or not all(isinstance(g, str) for g in self.enabled_groups):
-            raise ValidationError({"enabled_groups": "A list of tool group names."})
-        unknown = sorted(set(self.enabled_groups) - set(known))
-        if unknown:
-            raise ValidationError({"enabled_groups": f"Unknown tool groups: {', '.join(unknown)}."})
-        self.enabled_groups = sorted(set(self.enabled_groups))
+        errors = {}
+        for name in ("enabled_groups", "disabled_groups"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+                errors[name] = "A list of tool group names."
+                continue
+            unknown = sorted(set(value) - set(known))
+            if unknown:
+                errors[name] = f"Unknown tool groups: {', '.join(unknown)} (known: {', '.join(known)})."
+            setattr(self, name, sorted(set(value)))
+        if errors:
+            raise ValidationError(errors)
 
 
 class ConfirmationPolicy(TenantOwned):
@@ -192,3 +214,6 @@ class Confirmation(models.Model):
 
     def __str__(self):
         return f"{self.tool} by {self.username or '?'} ({self.status})"
+
+
+from .custom.models import CustomTool  # noqa: E402,F401  (the app's models module lists every model)

@@ -15,17 +15,19 @@ from .registry import Tool
 POLICIES = "toolgroups"  # the generation ToolGroupPolicy changes bump (see apps.py)
 
 
-def all_policy_rows() -> list[tuple[int, str, frozenset]]:
-    """Every (tenant id, client id, enabled groups) row: a small table, read from the shared
-    cache until a row changes."""
+def all_policy_rows() -> list[tuple[int, str, frozenset, str]]:
+    """Every (tenant id, client id, listed groups, mode) row: a small table, read from the shared
+    cache until a row changes. Opt-in rows list the enabled groups, opt-out rows the disabled ones."""
 
     def build():
         from .models import ToolGroupPolicy
 
-        rows = ToolGroupPolicy.objects.values_list("tenant_id", "client_id", "enabled_groups")
-        return [(t, c, frozenset(g)) for t, c, g in rows], 3600
+        rows = ToolGroupPolicy.objects.values_list("tenant_id", "client_id", "mode", "enabled_groups",
+                                                   "disabled_groups")
+        return [(t, c, frozenset(on if mode == ToolGroupPolicy.Mode.OPT_IN else off), mode)
+                for t, c, mode, on, off in rows], 3600
 
-    return cached("inv:toolgroups", (POLICIES,), build)
+    return cached("inv:toolgroups:v2", (POLICIES,), build)
 
 
 class GroupPolicy:
@@ -44,7 +46,8 @@ class GroupPolicy:
                      if row[1] in clients and (everywhere or row[0] in tenants)]
 
     def disabled_tenants(self, group: str) -> set[int]:
-        return {tenant for tenant, _client, groups in self.rows if group not in groups}
+        return {tenant for tenant, _client, groups, mode in self.rows
+                if (group in groups) == (mode == "opt_out")}
 
     def narrow(self, group: str) -> Principal:
         """The principal restricted to the tenants where ``group`` is enabled."""

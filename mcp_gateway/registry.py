@@ -83,6 +83,7 @@ GROUPS: dict[str, str] = {
     "provisioning": "Provisioning jobs",
     "commands": "Remote commands",
     "jobs": "Job status and cancellation",
+    "custom": "Custom tools declared by operators (query and command tools)",
 }
 
 
@@ -150,6 +151,8 @@ class Tool:
     #: start or read a job. The gateway adds ``wait`` (seconds) to the schema and, while waiting,
     #: polls this and sends ``notifications/progress`` to a client that gave a progressToken.
     follow: Callable[["ToolContext", dict, dict], dict] | None = None
+    #: (custom tool id, version) for a declared custom tool; None for a built-in
+    custom: tuple[int, int] | None = None
 
     def __post_init__(self):
         Action(self.action)  # raises ValueError for an unknown action
@@ -182,8 +185,12 @@ class ToolContext:
 
 
 class Registry:
+    """Built-in tools (registered by modules) plus tool sources: callables that list the tools a
+    principal may see and find one by name (custom tools, :mod:`mcp_gateway.custom.provider`)."""
+
     def __init__(self):
         self._tools: dict[str, Tool] = {}
+        self._sources: list[tuple[Callable, Callable]] = []
         self._loaded = False
         self._loading = False
         self._lock = threading.RLock()
@@ -225,6 +232,26 @@ class Registry:
     def get(self, name: str) -> Tool | None:
         self.load()
         return self._tools.get(name)
+
+    def add_source(self, tools_for: Callable[[Principal], list[Tool]], find: Callable[[str], Tool | None]) -> None:
+        """``tools_for(principal)`` → tools it may see; ``find(name)`` → the tool or None (visibility
+        is checked by the gateway). Built-in names always win."""
+        if (tools_for, find) not in self._sources:
+            self._sources.append((tools_for, find))
+
+    def dynamic(self, principal: Principal) -> list[Tool]:
+        return [t for tools_for, _find in self._sources for t in tools_for(principal) if t.name not in self._tools]
+
+    def find(self, name: str) -> Tool | None:
+        """A built-in or a source's tool by name."""
+        tool = self.get(name)
+        if tool is not None:
+            return tool
+        for _tools_for, find in self._sources:
+            tool = find(name)
+            if tool is not None:
+                return tool
+        return None
 
     def groups(self) -> dict[str, str]:
         self.load()

@@ -24,7 +24,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, close_old_connections, transaction
 from django.http import Http404
-from mcp.server import Server
+from mcp.server import NotificationOptions, Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server._otel import OpenTelemetryMiddleware  # the SDK names it as the way to opt out
 from mcp.shared.exceptions import MCPError
@@ -38,7 +38,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from inventory import threads
 from inventory.tenancy import Principal
 
-from . import audit, confirm, resources
+from . import audit, confirm, list_changes, resources
 from .policy import GroupPolicy
 from .portable import portable
 from .registry import Forbidden, InvalidParams, Tool, ToolContext, ToolError, Unauthorized, registry
@@ -119,11 +119,38 @@ def mcp_tool(tool: Tool) -> types.Tool:
     return cached
 
 
-def visible_tools(principal: Principal) -> list[Tool]:
+def visible_tools(principal: Principal, *, listing: bool = False) -> list[Tool]:
+    """Built-in and custom tools the principal may call; ``listing``: what ``tools/list`` shows
+    (in progressive mode only the core set, the rest through ``tool_search``)."""
     if principal is None or not principal.is_authenticated:
         return []
     policy = GroupPolicy(principal)
-    return [t for t in registry.all() if policy.visible(t)]
+    tools = [t for t in [*registry.all(), *registry.dynamic(principal)] if policy.visible(t)]
+    if listing:
+        from .tools.catalog import listed
+
+        tools = listed(principal, tools)
+    return tools
+
+
+def listed_tools(env: "CallerEnv") -> list[Tool]:
+    """What ``tools/list`` shows this caller (stdio: its key checked again)."""
+    principal = _stdio_principal(env.credential) if env.credential is not None else env.principal
+    return visible_tools(principal, listing=True) if principal is not None else []
+
+
+def listed_names(env: "CallerEnv") -> list[str]:
+    return [t.name for t in listed_tools(env)]
+
+
+def visible_tool(name: str, env: "CallerEnv") -> Tool | None:
+    """A tool that is not built in (a custom tool) by name, if the caller may see it; else None, so
+    that another tenant's tool answers as an unknown one."""
+    principal = _stdio_principal(env.credential) if env.credential is not None else env.principal
+    if principal is None or not principal.is_authenticated:
+        return None
+    tool = registry.find(name)
+    return tool if tool is not None and GroupPolicy(principal).visible(tool) else None
 
 
 # --- calling ------------------------------------------------------------------------------
@@ -395,7 +422,7 @@ def _finish(call: Call, result, error: ToolError | None, outcome: str | None = N
         tool_name=call.tool.name, arguments=call.args, secret_fields=call.tool.secret_fields, outcome=outcome,
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - call.started) * 1000, ip=call.env.ip, user_agent=call.env.user_agent,
-        transport=call.env.transport, tenant_id=tenant_id,
+        transport=call.env.transport, tenant_id=tenant_id, custom=call.tool.custom,
     )
     return result, is_error
 
@@ -562,20 +589,26 @@ def request_state_keys() -> list[bytes]:
     return [hashlib.sha256(b"mcp-request-state:" + settings.SECRET_KEY.encode()).hexdigest().encode()]
 
 
+def session_options(server: Server):
+    """Initialization options of a transport that holds sessions (SSE, stdio): they are told when
+    their tool list changes (:mod:`mcp_gateway.list_changes`)."""
+    return server.create_initialization_options(NotificationOptions(tools_changed=True))
+
+
 def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -> Server:
     async def list_tools(ctx, params) -> types.ListToolsResult:
         env = env_getter(ctx)
-        principal = env.principal
-        if env.credential is not None:
-            principal = await run_sync(lambda: _stdio_principal(env.credential))
-        tools = await run_sync(visible_tools, principal) if principal is not None else []
+        tools = await run_sync(listed_tools, env)
+        list_changes.watch(getattr(ctx, "session", None), env, [t.name for t in tools])
         return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         tool = registry.get(params.name)
+        env = env_getter(ctx)
+        if tool is None:
+            tool = await run_sync(visible_tool, params.name, env)
         if tool is None:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
-        env = env_getter(ctx)
         outcome = await call_with_confirmation(ctx, params, tool, env)
         if isinstance(outcome, types.InputRequiredResult):
             return outcome

@@ -61,7 +61,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj:
             return ["name", "prefix", "user", "scopes", "tenant", "expires_at", "revoked_at", "last_used_at", "created"]
-        fields = ["user", "name", "scopes", "tenant", "expires_at"]
+        fields = ["user", "name", "scopes", "tenant", "expires_at", "tool_mode"]
         return fields if request.user.is_superuser else fields[1:]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -75,7 +75,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["name"])
+            obj.save(update_fields=["name", "tool_mode"])
             return
         if not request.user.is_superuser:
             obj.user = request.user
@@ -112,7 +112,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class ClientProfileInline(admin.StackedInline):
     model = ClientProfile
     can_delete = False
-    fields = ["service_tenant", "first_authorized_at", "last_used_at"]
+    fields = ["service_tenant", "tool_mode", "first_authorized_at", "last_used_at"]
     readonly_fields = ["first_authorized_at", "last_used_at"]
     verbose_name = "inventory binding"
     verbose_name_plural = "inventory binding (client_credentials: the tenant the application's user acts in)"

@@ -112,6 +112,7 @@ class CredentialRef:
     kind: str  # "apikey" or "oauth"
     pk: int
     prefix: str = ""  # an API key's visible prefix
+    tool_mode: str = ""  # the key's or OAuth client's MCP tools/list mode ("" = the server's)
 
 
 def _without_password(user):
@@ -139,7 +140,7 @@ def _api_key_entry(checksum: str):
     if key is None or not key.is_active or not key.user.is_active:
         return None, 0
     principal = key.principal()
-    principal.credential = CredentialRef("apikey", key.pk, key.prefix)
+    principal.credential = CredentialRef("apikey", key.pk, key.prefix, key.tool_mode)
     return _entry(principal, key.expires_at, [], ("apikey", key.pk))
 
 
@@ -163,11 +164,17 @@ def _oauth_entry(checksum: str):
         scopes=scopes,
         tenant_ids=tenant_ids_from_scopes(scopes),
         via="oauth",
-        credential=CredentialRef("oauth", token.pk),
+        credential=CredentialRef("oauth", token.pk, tool_mode=_client_tool_mode(token.application_id)),
         client_id=token.application.client_id,
         client_name=token.application.name,
     )
     return _entry(principal, token.expires, list(token.resource or []), ("oauthclient", token.application_id))
+
+
+def _client_tool_mode(application_id) -> str:
+    from oauth.models import ClientProfile
+
+    return ClientProfile.objects.filter(application_id=application_id).values_list("tool_mode", flat=True).first() or ""
 
 
 #: per process: when each credential's last use was last recorded (spares a cache call per request)

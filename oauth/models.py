@@ -50,6 +50,10 @@ def validate_scopes(value):
         )
 
 
+TOOL_MODES = [("", "Server default (MCP_TOOL_LIST_MODE)"), ("full", "Full: every tool in tools/list"),
+              ("progressive", "Progressive: a core set, the rest through tool_search")]
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def active(self):
         now = timezone.now()
@@ -82,6 +86,8 @@ class ApiKey(models.Model):
     tenant = models.ForeignKey("inventory.Tenant", null=True, blank=True, on_delete=models.CASCADE,
                                related_name="api_keys", help_text="Limit the key to this tenant.")
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    tool_mode = models.CharField(max_length=12, blank=True, default="", choices=TOOL_MODES,
+                                 help_text="How MCP's tools/list presents tools to this key.")
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -106,10 +112,12 @@ class ApiKey(models.Model):
         self.key_hash = hash_key(raw)
 
     @classmethod
-    def create(cls, user, name: str, *, scopes=(), tenant=None, expires_at=None) -> tuple["ApiKey", str]:
+    def create(cls, user, name: str, *, scopes=(), tenant=None, expires_at=None,
+               tool_mode: str = "") -> tuple["ApiKey", str]:
         """Validate and save a new key; return ``(key, raw)``. Show ``raw`` once."""
         raw = cls.new_raw_key()
-        key = cls(user=user, name=name, scopes=sorted(set(scopes)), tenant=tenant, expires_at=expires_at)
+        key = cls(user=user, name=name, scopes=sorted(set(scopes)), tenant=tenant, expires_at=expires_at,
+                  tool_mode=tool_mode)
         key.set_raw_key(raw)
         key.full_clean()
         key.save()
@@ -165,6 +173,8 @@ class ClientProfile(models.Model):
     )
     first_authorized_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    tool_mode = models.CharField(max_length=12, blank=True, default="", choices=TOOL_MODES,
+                                 help_text="How MCP's tools/list presents tools to this client.")
 
     class Meta:
         verbose_name = "OAuth client profile"

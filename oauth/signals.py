@@ -7,7 +7,7 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from inventory.models import Membership, Tenant
 from oauth.credentials import forget_credentials
-from oauth.models import ApiKey
+from oauth.models import ApiKey, ClientProfile
 
 
 def _changed(sender, **kwargs):
@@ -15,6 +15,6 @@ def _changed(sender, **kwargs):
 
 
 def connect() -> None:
-    for model in (ApiKey, get_access_token_model(), get_application_model(), get_user_model(), Membership, Tenant):
+    for model in (ApiKey, ClientProfile, get_access_token_model(), get_application_model(), get_user_model(), Membership, Tenant):
         post_save.connect(_changed, sender=model, dispatch_uid=f"oauth-credentials-{model._meta.label}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"oauth-credentials-delete-{model._meta.label}")

@@ -185,12 +185,12 @@ def quiet_libraries() -> None:
 async def serve_stdio(key: str) -> None:
     from mcp.server.stdio import stdio_server
 
-    from mcp_gateway.server import CallerEnv, build_server
+    from mcp_gateway.server import CallerEnv, build_server, session_options
 
     env = CallerEnv(principal=None, transport="stdio", user_agent="stdio", credential=key)
     server = build_server(lambda ctx: env)
     async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        await server.run(read_stream, write_stream, session_options(server))
 
 
 async def bridge(url: str, key: str) -> None:

@@ -52,6 +52,9 @@ class Command(BaseCommand):
                                  "(default: all)")
         create.add_argument("--tenant", help="limit to this tenant (name, slug or id)")
         create.add_argument("--expires", help="30d, 12h, 2027-01-31 or an ISO datetime (default: never)")
+        create.add_argument("--tool-mode", choices=["full", "progressive"], default="",
+                            help="MCP tools/list for this key: every tool (full) or a core set plus tool_search "
+                                 "(progressive); default: the server's MCP_TOOL_LIST_MODE")
         listing = sub.add_parser("list", help="list keys (never the secret)")
         listing.add_argument("--user", help="only this user's keys")
         revoke = sub.add_parser("revoke", help="revoke a key")
@@ -60,7 +63,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         return getattr(self, f"do_{action}")(**options)
 
-    def do_create(self, user, name, scopes, tenant, expires, **_):
+    def do_create(self, user, name, scopes, tenant, expires, tool_mode="", **_):
         User = get_user_model()
         try:
             owner = User.objects.get(username=user)
@@ -80,7 +83,7 @@ class Command(BaseCommand):
         expires_at = parse_expiry(expires) if expires else None
         try:
             key, raw = ApiKey.create(owner, name or f"key for {owner.username}", scopes=scope_list,
-                                     tenant=tenant_obj, expires_at=expires_at)
+                                     tenant=tenant_obj, expires_at=expires_at, tool_mode=tool_mode)
         except ValidationError as exc:
             raise CommandError("; ".join(f"{f}: {' '.join(m)}" for f, m in exc.message_dict.items()))
         self.stderr.write(f"Created API key {key.prefix} (id {key.pk}) for {owner.username}; "

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inventory', '0005_ipaddress_composite_indexes_only'),
-        ('mcp_gateway', '0001_initial'),
+        ('mcp_gateway', '0002_custom_tools'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
