@@ -9,7 +9,14 @@ allocated addresses; ``--reseed`` starts over); (3) start uvicorn ``--workers 2`
 from a lean keep-alive client (``benchmarks/client.py``: the client shares the 2 cores);
 (5) print a JSON report with p50/p95/p99, req/s, CPU per request on the server (all uvicorn
 processes) and in this client, and the target checks. The MCP scenarios of
-``benchmarks/mcp_bench.py`` run afterwards unless ``--no-mcp``.
+``benchmarks/mcp_bench.py`` run afterwards unless ``--no-mcp``; (6) the knock-out table
+(``benchmarks/knockout.py``: each speed-layer mechanism off alone, ``--knockout-rounds 0`` skips it).
+
+The targets are ratios measured in the same run (absolute milliseconds swing by 1.5x between runs
+on a shared host; they are reported, not checked): each endpoint against its raw twin
+(``benchmarks/twin.py``: the SQL the endpoint ran, recorded from a warm request, run through
+psycopg and JSON-encoded by the same uvicorn workers) and against ``/healthz``; allocation against
+the preview; MCP against REST (``RATIO_TARGETS``, ``mcp_bench.TARGET_RATIO``).
 
 The database is ``BENCH_DATABASE_URL``, else ``DATABASE_URL`` with its name replaced by
 ``inv_bench`` (the benchmark never writes into a working database).
@@ -41,7 +48,7 @@ ALLOCATED = 60_000
 NEEDLE = "zebracorn"  # in the description of exactly NEEDLE_COUNT devices
 NEEDLE_COUNT = 10
 BENCH_NETWORK = "bench-16"
-TARGETS = {  # scenario -> (statistic, limit in ms), measured at concurrency 1
+TARGETS = {  # scenario -> (statistic, limit in ms) at concurrency 1: reported, not checked (see RATIO_TARGETS)
     "device_list_full": ("p50_ms", 20.0),
     "search": ("p95_ms", 30.0),
     "next_ip_preview": ("p50_ms", 5.0),
@@ -99,7 +106,7 @@ def seed(reseed: bool = False) -> dict:
     from django.db import connection, transaction
 
     from inventory import ipam
-    from inventory.counting import bump_counts
+    from inventory.runtime.counting import bump_counts
     from inventory.models import Device, IPAddress, IPPool, Membership, Network, Tag, Tenant
 
     if reseed:
@@ -259,6 +266,74 @@ def cold_next_ip(url: str, headers: dict, network_id: int) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
+# --- raw twins ----------------------------------------------------------------------------
+#: scenario -> variants recorded (its path(i) for i below this; the twin cycles through them)
+TWINS = {"device_list_full": 20, "device_detail": 20, "search": 1, "next_ip_preview": 1}
+
+
+def record_twins(data: dict, headers: dict, path: Path) -> None:
+    """Record the SQL (SELECTs, parameters included) each twinned endpoint runs on a warm request,
+    for benchmarks/twin.py; the file is ``path``."""
+    import pickle
+
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=headers["Authorization"])
+    by_name = {s.name: s for s in scenarios(data)}
+    recorded: dict = {}
+    for name, variants in TWINS.items():
+        recorded[name] = []
+        for i in range(variants):
+            url = by_name[name].path(i)
+            client.get(url)  # warm: cached counts and credentials, as the server's steady state
+            statements: list = []
+
+            def record(execute, sql, params, many, context):
+                if sql.lstrip().upper().startswith(("SELECT", "WITH", "(SELECT")):  # reads only
+                    statements.append((sql, params))
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(record):
+                response = client.get(url)
+            if response.status_code != 200:
+                raise SystemExit(f"recording {url}: {response.status_code} {response.content[:200]!r}")
+            recorded[name].append(statements)
+    with open(path, "wb") as fh:
+        pickle.dump(recorded, fh)
+
+
+def twin_scenarios() -> list[Scenario]:
+    return [Scenario(f"raw_{name}", (lambda n: lambda i: f"/raw/{n}/{i % TWINS[n]}")(name)) for name in TWINS]
+
+
+def ratio(results: dict, top: str, bottom: str, stat: str = "p50_ms") -> float | None:
+    if top not in results or bottom not in results or not results[bottom][stat]:
+        return None
+    return round(results[top][stat] / results[bottom][stat], 2)
+
+
+#: the issue's targets, as ratios measured in the same run (p50 at concurrency 1 unless named)
+RATIO_TARGETS = {  # name -> (numerator, denominator, limit)
+    "device_list_vs_raw_twin": ("device_list_full@c1", "raw_device_list_full@c1", 4.0),
+    "search_vs_raw_twin": ("search@c1", "raw_search@c1", 4.0),
+    "next_ip_preview_vs_raw_twin": ("next_ip_preview@c1", "raw_next_ip_preview@c1", 3.0),
+    "allocation_vs_preview": ("next_ip_allocate@c1", "next_ip_preview@c1", 2.0),
+}
+
+
+def ratio_checks(results: dict) -> dict:
+    checks = {}
+    for name, (top, bottom, limit) in RATIO_TARGETS.items():
+        value = ratio(results, top, bottom)
+        checks[name] = {"value": value, "target": f"<= {limit}", "ok": value is not None and value <= limit}
+    for name in ("device_list_full", "device_detail", "search", "next_ip_preview", "next_ip_allocate"):
+        value = ratio(results, f"{name}@c1", "healthz@c1")
+        if value is not None:
+            checks[f"{name}_vs_healthz"] = {"value": value, "target": "(floor: /healthz of the same server)", "ok": True}
+    return checks
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reseed", action="store_true", help="drop and re-create the benchmark data")
@@ -267,6 +342,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-pool", action="store_true",
                         help="serve without the web process's PostgreSQL connection pool (DATABASE_POOL=off)")
     parser.add_argument("--requests", type=int, default=200, help="requests per scenario and concurrency")
+    parser.add_argument("--knockout-rounds", type=int, default=2,
+                        help="rounds of the knock-out table (each speed-layer mechanism off alone); 0: skip it")
+    parser.add_argument("--knockout-requests", type=int, default=100, help="requests per figure in the knock-out")
+    parser.add_argument("--only-knockout", action="store_true", help="skip the full report, run the knock-out table")
+    parser.add_argument("--mechanisms", nargs="+", default=(), metavar="NAME",
+                        help="knock out only these mechanisms (inventory.runtime.MECHANISMS; default: all)")
+    parser.add_argument("--figures", nargs="+", default=(), metavar="NAME@cN",
+                        help="measure only these knock-out figures (e.g. next_ip_allocate@c32; default: all)")
     args = parser.parse_args(argv)
 
     url = bench_database_url()
@@ -276,32 +359,51 @@ def main(argv=None) -> int:
     setup_django(url, data_dir)
     data = seed(args.reseed)
     headers = {"Authorization": f"Bearer {api_key()}"}
+    twin_file = data_dir / "twin-queries.pickle"
+    record_twins(data, headers, twin_file)
 
     from tests.servers import UvicornServer
 
     report: dict = {"data": {"devices": DEVICES, "tenants": TENANTS, "allocated_in_/16": ALLOCATED,
                              "seed_seconds": data["seed_seconds"]}, "results": {}, "checks": {}}
     server_env = {"DATABASE_POOL": "off"} if args.no_pool else {}
+    server_env.update(BENCH_TWIN_QUERIES=str(twin_file), FAST_PATHS=os.environ.get("FAST_PATHS", "on"))
     report["server"] = {"workers": args.workers, "connection_pool": not args.no_pool,
+                        "fast_paths": server_env["FAST_PATHS"],
                         "cache": "redis" if os.environ.get("REDIS_URL") else "file (set REDIS_URL, as in production)"}
-    with UvicornServer(workers=args.workers, env=server_env) as server:
-        report["results"]["next_ip_preview_cold_ms"] = cold_next_ip(server.url, headers, data["network_id"])
-        for scenario in scenarios(data):
-            scenario.requests = min(scenario.requests, args.requests)
-            for concurrency in scenario.concurrency:
-                report["results"][f"{scenario.name}@c{concurrency}"] = asyncio.run(
-                    measure(server.url, headers, scenario, concurrency, server.proc.pid))
-    for name, (stat, limit) in TARGETS.items():
-        value = report["results"][f"{name}@c1"][stat]
-        report["checks"][f"{name}_{stat}"] = {"value": value, "target": f"<= {limit} ms", "ok": value <= limit}
-    if not args.no_mcp:
-        try:
-            from benchmarks.mcp_bench import run_mcp_benchmarks
+    if not args.only_knockout:
+        with UvicornServer(workers=args.workers, env=server_env, app="benchmarks.twin:application") as server:
+            report["results"]["next_ip_preview_cold_ms"] = cold_next_ip(server.url, headers, data["network_id"])
+            for scenario in [*scenarios(data), *twin_scenarios()]:
+                scenario.requests = min(scenario.requests, args.requests)
+                for concurrency in scenario.concurrency:
+                    report["results"][f"{scenario.name}@c{concurrency}"] = asyncio.run(
+                        measure(server.url, headers, scenario, concurrency, server.proc.pid))
+        for name, (stat, limit) in TARGETS.items():
+            value = report["results"][f"{name}@c1"][stat]
+            report["checks"][f"{name}_{stat}"] = {"value": value, "target": f"<= {limit} ms (absolute: informative)",
+                                                  "ok": True}
+        report["checks"].update(ratio_checks(report["results"]))
+        if not args.no_mcp:
+            try:
+                from benchmarks.mcp_bench import run_mcp_benchmarks
 
-            report["mcp"] = run_mcp_benchmarks(workers=args.workers)
-        except Exception as exc:  # the REST figures stay valid
-            report["mcp"] = {"error": f"{type(exc).__name__}: {exc}"}
+                report["mcp"] = run_mcp_benchmarks(workers=args.workers)
+                report["checks"].update({f"mcp_{k}": v for k, v in report["mcp"]["checks"].items() if "ratio" in k})
+            except Exception as exc:  # the REST figures stay valid
+                report["mcp"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if args.knockout_rounds:
+        from benchmarks.knockout import run_knockout
+
+        report["knockout"] = run_knockout(data, headers, server_env, workers=args.workers,
+                                          rounds=args.knockout_rounds, requests=args.knockout_requests,
+                                          only=tuple(args.mechanisms), figures=tuple(args.figures))
     print(json.dumps(report, indent=2))
+    if "knockout" in report:
+        print(report["knockout"]["table"])
+    if report["checks"]:
+        print("\n".join(f"{'ok  ' if c['ok'] else 'MISS'} {name}: {c['value']} (target {c['target']})"
+                        for name, c in report["checks"].items()))
     return 0 if all(c["ok"] for c in report["checks"].values()) else 1
 
 

@@ -19,9 +19,16 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
-from inventory.asgi_handler import ThreadedASGIHandler  # noqa: E402
+from inventory import runtime  # noqa: E402
 
-django_app = ThreadedASGIHandler()
+if runtime.enabled("threaded_handler"):
+    from inventory.runtime.asgi_handler import ThreadedASGIHandler
+
+    django_app = ThreadedASGIHandler()
+else:  # FAST_PATHS off: Django's own handler (settings put ASYNC_MIDDLEWARE into MIDDLEWARE)
+    from django.core.asgi import get_asgi_application
+
+    django_app = get_asgi_application()
 
 
 def _mounts():
@@ -37,8 +44,9 @@ MOUNTS = _mounts()
 
 # Everything loaded so far lives as long as the process: keep it out of the garbage collector's
 # full passes, which otherwise walk it all (~100 ms, stalling every request in the worker).
-gc.collect()
-gc.freeze()
+if runtime.enabled("gc_freeze"):
+    gc.collect()
+    gc.freeze()
 
 
 class _FreezeAfterWarmUp:
@@ -57,7 +65,7 @@ class _FreezeAfterWarmUp:
                 gc.freeze()
 
 
-_warm_up = _FreezeAfterWarmUp(settings.GC_FREEZE_AFTER_REQUESTS)
+_warm_up = _FreezeAfterWarmUp(settings.GC_FREEZE_AFTER_REQUESTS if runtime.enabled("gc_freeze") else 0)
 
 
 async def _lifespan(receive, send):

@@ -89,7 +89,7 @@ def connect() -> None:
     let log entries be inserted with a statement compiled once (every audited write adds one),
     or collected (see entry_for_creation)."""
     global _insert
-    from inventory import precompiled
+    from inventory.runtime import precompiled
 
     log_entry = get_logentry_model()
     pre_save.connect(_fill_entry, sender=log_entry, dispatch_uid="inventory.auditing", weak=False)

@@ -73,7 +73,7 @@ INSTALLED_APPS = [
 ]
 
 # Sync middleware: the web process runs the chain in one worker thread per request
-# (inventory/asgi_handler.py). Async-only middleware goes in ASYNC_MIDDLEWARE, which the web
+# (inventory/runtime/asgi_handler.py). Async-only middleware goes in ASYNC_MIDDLEWARE, which the web
 # process runs on the event loop, outside (before) this chain.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -89,7 +89,14 @@ MIDDLEWARE = [
 ASYNC_MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",  # static files, answered without a thread
 ]
-#: worker threads per web process for Django views and MCP tool calls (inventory/threads.py)
+# The speed layer (inventory/runtime/): FAST_PATHS=off runs Django's, DRF's and asyncio's stock paths.
+from inventory import runtime as _runtime  # noqa: E402
+
+FAST_PATHS = sorted(_runtime.ENABLED)  # what this process uses (read from the environment once)
+if not _runtime.enabled("threaded_handler"):  # Django's own ASGIHandler runs every middleware
+    MIDDLEWARE = [MIDDLEWARE[0], *ASYNC_MIDDLEWARE, *MIDDLEWARE[1:]]
+    ASYNC_MIDDLEWARE = []
+#: worker threads per web process for Django views and MCP tool calls (inventory/runtime/threads.py)
 WEB_THREADS = env.int("WEB_THREADS", default=16)
 #: After this many HTTP requests a web process moves what it has built by then (URL resolvers,
 #: serializer fields, compiled statements, connections) out of the garbage collector's full passes,
@@ -149,7 +156,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache and Celery broker ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "inventory.redis_cache.SharedPoolRedisCache", "LOCATION": REDIS_URL,
+    CACHES = {"default": {"BACKEND": "inventory.runtime.redis_cache.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": "cache"}}  # clear() deletes these keys only: the broker's share the database
 else:
     CACHES = {

@@ -4,7 +4,7 @@ from django.db.models import Case, F, QuerySet, Value, When
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from inventory.counting import bump_counts
+from inventory.runtime.counting import bump_counts
 from inventory.models import Device, IPAddress, IPPool, Network, Tenant
 
 

@@ -9,7 +9,7 @@ class McpGatewayConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from inventory.caching import bump
+        from inventory.runtime.caching import bump
 
         from .models import ToolGroupPolicy
         from .policy import POLICIES

@@ -9,7 +9,7 @@ import socket
 
 from django.db import router
 
-from inventory import precompiled
+from inventory.runtime import precompiled
 
 from .models import AuthKind, McpCall
 
@@ -75,7 +75,7 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
 
 
 def _insert(row: McpCall) -> None:
-    """INSERT ``row`` with a statement compiled once (``inventory.precompiled``).
+    """INSERT ``row`` with a statement compiled once (``inventory.runtime.precompiled``).
 
     Every MCP call writes one row; ``McpCall.objects.create()`` spends more on compiling the
     same statement each time than on the insert. The values are prepared by the model's own
@@ -84,5 +84,5 @@ def _insert(row: McpCall) -> None:
     with django-auditlog); a receiver added later would have to be called from here.
     """
     fields = [f for f in McpCall._meta.concrete_fields if not f.primary_key]
-    if precompiled.insert(row, router.db_for_write(McpCall), fields) is None:  # pragma: no cover
-        McpCall.objects.bulk_create([row])  # a field whose value is an expression
+    if precompiled.insert(row, router.db_for_write(McpCall), fields) is None:
+        McpCall.objects.bulk_create([row])  # FAST_PATHS off, or a field whose value is an expression

@@ -6,7 +6,7 @@ tenants where the tool's group is enabled, and the tenancy layer does the rest.
 
 from __future__ import annotations
 
-from inventory.caching import cached
+from inventory.runtime.caching import cached
 from inventory.tenancy import Principal
 
 from .registry import Tool

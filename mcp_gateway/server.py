@@ -35,7 +35,7 @@ from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from inventory import threads
+from inventory.runtime import threads
 from inventory.tenancy import Principal
 
 from . import audit, confirm, list_changes, resources

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.utils import timezone
 
-from inventory.caching import bump, cached
+from inventory.runtime.caching import bump, cached
 from inventory.tenancy import Principal
 from oauth.resources import same_resource
 
@@ -62,7 +62,7 @@ def tenant_ids_from_scopes(scopes) -> frozenset[int] | None:
 
 
 #: how long a resolved credential may be served from the shared cache; any change to keys,
-#: tokens, OAuth clients, users, memberships or tenants invalidates it at once (``inventory.caching``)
+#: tokens, OAuth clients, users, memberships or tenants invalidates it at once (``inventory.runtime.caching``)
 PRINCIPAL_CACHE_SECONDS = 300
 CREDENTIALS = "credentials"  # the generation those changes bump
 

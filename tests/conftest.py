@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     """Tests empty tables without signals (rollback, flush): start each from fresh caches."""
-    from inventory.caching import invalidate_all
+    from inventory.runtime.caching import invalidate_all
     from inventory.services.allocation import forget_targets
     from oauth import credentials
 
@@ -52,6 +52,21 @@ def _fresh_caches():
     forget_targets()
     credentials._recorded.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_paths(request):
+    """``@pytest.mark.fast_paths("name", ...)``: a test of a speed-layer mechanism itself runs with
+    it on even in ``FAST_PATHS=off`` runs (no names: every mechanism). Servers a test starts read
+    ``FAST_PATHS`` from their environment: such tests pass ``env={"FAST_PATHS": "on"}``."""
+    from inventory import runtime
+
+    marker = request.node.get_closest_marker("fast_paths")
+    if marker is None:
+        yield
+        return
+    with runtime.use(**{name: True for name in (marker.args or runtime.MECHANISMS)}):
+        yield
 
 
 @pytest.fixture

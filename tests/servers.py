@@ -37,7 +37,9 @@ def server_env() -> dict:
 
 
 class UvicornServer:
-    def __init__(self, workers: int = 1, env: dict | None = None, port: int | None = None):
+    def __init__(self, workers: int = 1, env: dict | None = None, port: int | None = None,
+                 app: str = "inventory.asgi:application", start_timeout: float = 60):
+        self.app, self.start_timeout = app, start_timeout
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -51,12 +53,12 @@ class UvicornServer:
         env.update(self.extra_env)
         self.log = open(Path(env["DATA_DIR"]) / f"uvicorn-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "inventory.asgi:application", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
-             "--loop", "inventory.serving:loop_factory"],
+             "--loop", "inventory.runtime.serving:loop_factory"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 60
+        deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"uvicorn exited: {self.output()}")

@@ -224,6 +224,7 @@ def test_services_without_request(operator_a, viewer_a, net):
     assert IPAddress.objects.count() == 2
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 @pytest.mark.parametrize("kind", ["network", "pool"])
 def test_allocation_in_the_database_writes_what_the_orm_writes(operator_a, tenant_a, kind):
@@ -289,6 +290,7 @@ def test_allocation_raises_the_hint_once_it_lags(operator_a, net, path):
     assert take() == (f"10.0.0.{1 + HINT_SLACK}", ipam.key(f"10.0.0.{2 + HINT_SLACK}"))
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 def test_the_search_starts_from_the_hint_in_the_database_not_the_one_read(operator_a, net):
     """The target is known from an earlier read (its hint .100), then a deletion lowers the hint
@@ -306,6 +308,7 @@ def test_the_search_starts_from_the_hint_in_the_database_not_the_one_read(operat
     assert net.alloc_hint == ipam.key("10.0.0.202")  # .201 was found from .50: lagging by 152, raised
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 def test_a_known_target_is_not_read_again(operator_a, net):
     """An allocation remembers the target it read: the next ones run the allocation function alone."""
@@ -319,6 +322,7 @@ def test_a_known_target_is_not_read_again(operator_a, net):
     assert len(statements) == 1 and "inventory_allocate_address" in statements[0]
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 @pytest.mark.parametrize("who, status", [("viewer", 403), ("read-only key", 403), ("other tenant", 404)])
 def test_rights_are_checked_on_a_known_target(operator_a, viewer_a, operator_b, net, who, status):
@@ -333,6 +337,7 @@ def test_rights_are_checked_on_a_known_target(operator_a, viewer_a, operator_b, 
     assert IPAddress.objects.count() == 1
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 def test_a_known_target_moved_to_another_tenant_is_read_again(operator_a, tenant_b, net):
     """The function checks the tenant the target was known with: a network moved to another tenant
@@ -349,6 +354,7 @@ def test_a_known_target_moved_to_another_tenant_is_read_again(operator_a, tenant
     assert (Network, net.pk) not in allocation._known  # not visible: forgotten, not read again
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 def test_a_full_known_target_is_named_as_it_is_now(operator_a, tenant_a):
     small = Network.objects.create(tenant=tenant_a, name="small", subnet="10.0.0.0/30")  # .1 and .2
@@ -360,6 +366,7 @@ def test_a_full_known_target_is_named_as_it_is_now(operator_a, tenant_a):
     assert "renamed" in str(exc.value.detail)
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 def test_a_hint_above_a_free_address_does_not_make_the_target_full(operator_a, tenant_a):
     """An address deleted without Django's signals (raw SQL) leaves the hint above it: the search
@@ -374,6 +381,7 @@ def test_a_hint_above_a_free_address_does_not_make_the_target_full(operator_a, t
         allocate_next_ip(Principal(operator_a), small)
 
 
+@pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 @pytest.mark.parametrize("change", ["subnet", "pool range", "deleted"])
 def test_a_target_changed_after_it_was_read_is_read_again(operator_a, net, monkeypatch, change):
@@ -453,3 +461,34 @@ def test_parallel_exhaustion_gives_conflicts_never_duplicates(tenant_a, make_use
     assert sorted(results) == sorted(f"10.9.0.{i}" for i in range(10, 20))
     assert len(errors) == 22 and all(isinstance(e, Conflict) and e.status_code == 409 for e in errors)
     assert IPAddress.objects.filter(network=net).count() == 10
+
+
+def test_the_allocation_function_comes_from_its_sql_file_with_the_log_entry_models_table():
+    """Migration 0006 reads inventory/sql/allocate_address.v3.sql and fills in the table of
+    django-auditlog's log entry model (get_logentry_model()), nothing hard-coded."""
+    import importlib
+
+    from auditlog import get_logentry_model
+    from django.db import connection
+
+    migration = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    statements = migration.statements(connection.schema_editor())  # it only quotes the table's name
+    table = connection.ops.quote_name(get_logentry_model()._meta.db_table)
+    assert len(statements) == 3 and all("CREATE OR REPLACE FUNCTION" in s for s in statements)
+    allocate = statements[-1]
+    assert "{logentry}" not in allocate and allocate.count(table) == 4
+    assert f"INSERT INTO {table} SELECT" in allocate and f"NULL::{table}," in allocate
+
+
+@pytest.mark.postgres
+def test_the_installed_allocation_function_is_the_sql_files():
+    import importlib
+
+    from django.db import connection
+
+    migration = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    allocate = migration.statements(connection.schema_editor())[-1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'inventory_allocate_address'")
+        (installed,) = cursor.fetchone()
+    assert installed.strip() == allocate.split("$$")[1].strip()

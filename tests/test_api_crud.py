@@ -278,6 +278,7 @@ def test_brief_and_fields(api, viewer_a, world):
     assert c.get("/api/devices/?brief=maybe").status_code == 400
 
 
+@pytest.mark.fast_paths("field_copies")
 def test_serializer_fields_are_built_once_per_class_and_copied_per_object():
     from inventory.api.serializers.devices import DeviceSerializer
 
@@ -342,7 +343,7 @@ def test_sparse_fields_load_only_what_they_render(api, admin_a, world, kind, mon
 @pytest.mark.parametrize("kind", ["tenants", "memberships", "datacenters", "networks", "pools", "ip-addresses",
                                   "devices", "relationships"])
 def test_render_plan_renders_what_drf_renders(api, admin_a, world, kind, monkeypatch):
-    """Objects are rendered with a plan (inventory.api.serializers.rendering); DRF's own
+    """Objects are rendered with a plan (inventory.runtime.rendering); DRF's own
     Serializer.to_representation must give the same rows, nulls and times included."""
     from rest_framework import serializers
 
@@ -374,6 +375,7 @@ def test_render_plan_keeps_the_current_time_zone(world):
     assert DeviceSerializer(device, context={"principal": None}).data["created"].endswith("Z")
 
 
+@pytest.mark.fast_paths("field_copies")
 def test_copied_fields_and_their_children_belong_to_their_serializer():
     """Fields are copied from per-class prototypes (shallowly where that is the same): each
     copy and its child answer to the serializer that holds them, never to the prototype."""

@@ -191,6 +191,7 @@ def world_models(world):
     return [*world["a"].values(), Tag.objects.create(tenant=world["a"]["tenant"], name="t"), access][1:]
 
 
+@pytest.mark.fast_paths("from_db")
 def test_rows_load_as_django_would_load_them(world_models):
     """TenantOwned.from_db skips __init__: the instances must equal Django's, loaded and
     deferred fields alike, and a post_init receiver gets Django's own path."""

@@ -1,6 +1,6 @@
 from rest_framework.pagination import LimitOffsetPagination
 
-from inventory.counting import count
+from inventory.runtime.counting import count
 
 #: query parameters that choose a page or its rendering, not which rows match
 PAGE_PARAMS = frozenset({"limit", "offset", "ordering", "brief", "fields", "format"})
@@ -10,7 +10,7 @@ class Pagination(LimitOffsetPagination):
     """``?limit=`` (default 50, at most 1000) and ``?offset=``; answers carry count, next, previous.
 
     The count runs on the bare filtered queryset: no annotations, joins or prefetches. With no
-    filter parameter it comes from :mod:`inventory.counting` (exact, cached until a row of the
+    filter parameter it comes from :mod:`inventory.runtime.counting` (exact, cached until a row of the
     kind is created or deleted).
     """
 

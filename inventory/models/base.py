@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
-from inventory import precompiled
+from inventory import runtime
+from inventory.runtime import precompiled
 from inventory.tenancy import RestrictedQuerySet
 
 
@@ -55,7 +56,7 @@ class TenantOwned(models.Model):
         each row, which costs more than rendering it in a page of 50 (seen here). The same
         instance: loaded attributes set, the others deferred, the state of a loaded row. With
         a ``pre_init``/``post_init`` receiver for the model, Django's own way."""
-        if pre_init.has_listeners(cls) or post_init.has_listeners(cls):
+        if pre_init.has_listeners(cls) or post_init.has_listeners(cls) or not runtime.enabled("from_db"):
             return super().from_db(db, field_names, values, fetch_mode=fetch_mode)
         new = cls.__new__(cls)
         new.__dict__.update(zip(field_names, values))

@@ -33,9 +33,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
 from psycopg.types.json import Jsonb
 
-from inventory import auditing, ipam
+from inventory import auditing, ipam, runtime
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
-from inventory.precompiled import as_pk
+from inventory.runtime.precompiled import as_pk
 from inventory.tenancy import Action, Principal
 
 from .common import Conflict, as_drf_validation_error, check, get_for, save_model
@@ -197,7 +197,8 @@ def allocate_next_ip(
     principal sees it). ``device`` must come from ``restrict(principal, "view")``.
     Raises NotFound (404), PermissionDenied (403), ValidationError (400), Conflict (409: full).
     """
-    allocate = _allocate_in_database if connection.vendor == "postgresql" else _allocate_with_orm
+    in_database = connection.vendor == "postgresql" and runtime.enabled("allocation_function")
+    allocate = _allocate_in_database if in_database else _allocate_with_orm
     return allocate(principal, target, device=device, dns_name=dns_name, description=description)
 
 
@@ -315,7 +316,7 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
     The target is known (see _target: usually no query), the row validated, and its audit log
     entry made by django-auditlog itself, with stand-ins for what the search decides (the
     address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migrations
-    0003, 0004) locks the network, checks the target is still as known, finds the address from
+    0003, 0004; now inventory/sql/allocate_address.v3.sql, migration 0006) locks the network, checks the target is still as known, finds the address from
     the target's search hint, inserts both rows and raises the hint, in one statement. The
     post_save receivers then run as after any save (auditlog's excepted: its entry is in).
     """

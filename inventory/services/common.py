@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
-from inventory.precompiled import get_visible
+from inventory.runtime.precompiled import get_visible
 from inventory.tenancy import Action, Principal
 
 
@@ -48,7 +48,7 @@ def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build
 
     Outside ``restrict(principal, "view")`` (another tenant's, or absent): 404. Visible but
     ``action`` not allowed: 403. ``build``: a function returning the queryset to read through
-    (joins, row locks), the same every time for its ``shape`` name (see inventory.precompiled).
+    (joins, row locks), the same every time for its ``shape`` name (see inventory.runtime.precompiled).
     """
     if build is None:
         build, shape = model.objects.all, ("all", model)

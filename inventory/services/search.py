@@ -14,7 +14,8 @@ import ipaddress
 
 from django.db.models import Q, QuerySet
 
-from inventory import ipam, precompiled
+from inventory import ipam
+from inventory.runtime import precompiled
 from inventory.models import Datacenter, Device, Network
 from inventory.tenancy import Action, Principal
 
@@ -103,7 +104,7 @@ def search(principal: Principal, q: str, limit: int = 20, *,
         return queryset.only(*columns[kind]) if columns and columns.get(kind) else queryset
 
     if _as_ip(q) is None and _as_cidr(q) is None:
-        # words: the usual query, from statements compiled once per number of words (inventory.precompiled)
+        # words: the usual query, from statements compiled once per number of words (inventory.runtime.precompiled)
         def found(kind, model, narrow, *ordering):
             shape = ("search", kind, tuple(columns.get(kind) or ()) if columns else ())
             return precompiled.read(principal, shape, lambda *ws: narrow(only(kind, model), ws).order_by(*ordering),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from inventory.caching import cached
+from inventory.runtime.caching import cached
 from inventory.tenancy import ROLE_FOR_ACTION, ROLE_RANK, Action, Principal, Role
 
 from ..registry import Conflict, InvalidParams, Tool, ToolContext

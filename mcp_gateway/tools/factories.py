@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from rest_framework import relations as drf_relations
 
 from inventory.api.serializers.base import with_related
-from inventory.counting import count as count_rows
+from inventory.runtime.counting import count as count_rows
 from inventory.services.common import check_delete, delete_object, get_for
 from inventory.tenancy import Action
 

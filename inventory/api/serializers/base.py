@@ -11,8 +11,6 @@ Context keys: ``principal`` (required unless ``request`` carries one), ``request
 
 from __future__ import annotations
 
-import copy
-
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.urls import NoReverseMatch, reverse
@@ -24,7 +22,8 @@ from inventory.models import Tenant
 from inventory.services.common import check, save_model
 from inventory.tenancy import Action, Principal
 
-from .rendering import render, render_plan
+from inventory import runtime
+from inventory.runtime.rendering import copy_field, render, render_plan
 
 BRIEF_FIELDS = ("id", "name", "display", "url")
 
@@ -186,27 +185,6 @@ class BatchListSerializer(serializers.ListSerializer):
         return [self.child.to_representation(item) for item in items]
 
 
-def _copy_field(field: serializers.Field) -> serializers.Field:
-    """A fresh, unbound copy of a prototype field.
-
-    DRF copies a field by calling its constructor again with deep copies of the arguments.
-    A field that holds no other field carries nothing but what its constructor set, and
-    binding only sets attributes on it: a shallow copy is the same field, at a tenth of the
-    cost. A list or dict field gets a copy of its child whose parent is the copy, as its
-    constructor binds it. Nested serializers and many-related fields are copied DRF's way.
-    """
-    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
-        return copy.deepcopy(field)
-    clone = object.__new__(type(field))  # copy.copy's result, without its generic protocol
-    clone.__dict__.update(field.__dict__)
-    if isinstance(field, (serializers.ListField, serializers.DictField)):
-        clone.child = _copy_field(field.child)  # bound as the prototype's child was, but to the copy
-        clone.child.parent = clone
-    elif hasattr(field, "child"):
-        return copy.deepcopy(field)
-    return clone
-
-
 class InventorySerializer(serializers.ModelSerializer):
     """Base of every API serializer: sparse fields, tenant handling, permission-checked save.
 
@@ -238,7 +216,7 @@ class InventorySerializer(serializers.ModelSerializer):
     def prototype_fields(cls) -> dict:
         """The class's unbound fields (see get_fields); read them, never bind or change them."""
         if "_field_prototypes" not in cls.__dict__:
-            cls(context={"principal": None}).fields  # noqa: B018 - builds them
+            cls._field_prototypes = serializers.ModelSerializer.get_fields(cls(context={"principal": None}))
         return cls._field_prototypes
 
     @classmethod
@@ -274,16 +252,19 @@ class InventorySerializer(serializers.ModelSerializer):
         so it is done once per class; each serializer object gets copies (as DRF copies declared
         fields), and only of the fields it renders.
         """
+        wanted = self.context.get("fields")
+        is_root = self.parent is None or (isinstance(self.parent, serializers.ListSerializer) and self.parent.parent is None)
+        if not wanted or not is_root:
+            wanted = None
+        if not runtime.enabled("field_copies"):  # FAST_PATHS off: DRF builds them for every object
+            fields = super().get_fields()
+            return fields if wanted is None else {name: field for name, field in fields.items() if name in wanted}
         cls = type(self)
         prototypes = cls.__dict__.get("_field_prototypes")
         if prototypes is None:
             prototypes = super().get_fields()  # unbound; never handed out, only copied
             cls._field_prototypes = prototypes
-        wanted = self.context.get("fields")
-        is_root = self.parent is None or (isinstance(self.parent, serializers.ListSerializer) and self.parent.parent is None)
-        if wanted and is_root:
-            return {name: _copy_field(field) for name, field in prototypes.items() if name in wanted}
-        return {name: _copy_field(field) for name, field in prototypes.items()}
+        return {name: copy_field(field) for name, field in prototypes.items() if wanted is None or name in wanted}
 
     def to_representation(self, instance):
         if not isinstance(instance, self.Meta.model):  # e.g. a dict: DRF reads it key by key
@@ -295,6 +276,8 @@ class InventorySerializer(serializers.ModelSerializer):
             for name, loader in self.batch.items():
                 if name in fields:
                     loader([instance])
+        if not runtime.enabled("rendering"):  # FAST_PATHS off: DRF asks each field
+            return super().to_representation(instance)
         plan = self.__dict__.get("_render_plan")
         if plan is None:
             plan = self._render_plan = render_plan(self)

@@ -10,7 +10,8 @@ from rest_framework import exceptions, viewsets
 
 from inventory.api.permissions import tenancy_action
 from inventory.api.serializers.base import with_related
-from inventory.precompiled import get_visible
+from inventory import runtime
+from inventory.runtime.precompiled import get_visible
 from inventory.services.common import check, delete_object
 from inventory.tenancy import Action, Principal
 
@@ -79,7 +80,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
 
     def plain_queryset(self) -> bool:
         """Is the list queryset just the restricted model (no view-specific narrowing)?
-        Then an unfiltered list's count may come from the cache (inventory.counting)."""
+        Then an unfiltered list's count may come from the cache (inventory.runtime.counting)."""
         return type(self).get_queryset is InventoryViewSet.get_queryset
 
     def get_base_context(self):
@@ -117,7 +118,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
         return queryset
 
     def get_object(self):
-        if self.plain_queryset() and self.lookup_field == "pk":
+        if self.plain_queryset() and self.lookup_field == "pk" and runtime.enabled("precompiled_reads"):
             # the object as get_queryset() would read it, from a statement compiled once per shape
             self.check_detail_query_params()
             serializer_class, wanted = self.get_serializer_class(), self.requested_fields()

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from inventory import ipam
-from inventory.counting import bump_counts
+from inventory.runtime.counting import bump_counts
 from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Membership, Network, Tag, Tenant,
 )

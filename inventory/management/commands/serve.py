@@ -1,7 +1,7 @@
 """Run the web server, a Celery worker and beat together (the embedded default).
 
 Production runs them as separate processes instead:
-  uvicorn inventory.asgi:application --host 0.0.0.0 --port 8000 --workers 4 --loop inventory.serving:loop_factory
+  uvicorn inventory.asgi:application --host 0.0.0.0 --port 8000 --workers 4 --loop inventory.runtime.serving:loop_factory
   celery -A inventory worker --concurrency 4
   celery -A inventory beat
 """
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         py = sys.executable
         commands = [[py, "-m", "uvicorn", "inventory.asgi:application", "--host", host, "--port", str(port),
                      "--workers", str(workers), "--proxy-headers", "--no-server-header",
-                     "--loop", "inventory.serving:loop_factory"]]
+                     "--loop", "inventory.runtime.serving:loop_factory"]]
         if not no_worker:
             commands.append([py, "-m", "celery", "-A", "inventory", "worker", "--loglevel", "INFO",
                              "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2")])

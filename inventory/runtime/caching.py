@@ -25,6 +25,8 @@ from typing import Callable, Iterable
 from django.core.cache import cache
 from django.db import connections, transaction
 
+from inventory import runtime
+
 log = logging.getLogger(__name__)
 
 EPOCH = "epoch"
@@ -86,10 +88,13 @@ def invalidate_all() -> None:
     _store([EPOCH])
 
 
-def cached(key: str, depends_on: Iterable[str], build: Callable[[], tuple[object, float | None]]):
+def cached(key: str, depends_on: Iterable[str], build: Callable[[], tuple[object, float | None]], *,
+           mechanism: str = "cached_credentials"):
     """The value under ``key`` if it was built under the current generations of ``depends_on``;
     otherwise ``build()`` → ``(value, timeout seconds)`` is stored and returned (timeout 0: do
-    not store)."""
+    not store). With ``mechanism`` (see inventory.runtime) off, always ``build()``."""
+    if not runtime.enabled(mechanism):
+        return build()[0]
     names = (EPOCH, *depends_on)
     if _changed_here(transaction.get_connection()).intersection(names):
         return build()[0]

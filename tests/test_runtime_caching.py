@@ -1,5 +1,5 @@
-"""Generation-checked cache entries (inventory.caching) and what uses them: resolved credentials
-(oauth.credentials), MCP tool-group rows and unfiltered list counts (inventory.counting).
+"""Generation-checked cache entries (inventory.runtime.caching) and what uses them: resolved credentials
+(oauth.credentials), MCP tool-group rows and unfiltered list counts (inventory.runtime.counting).
 
 The cross-process tests run a real uvicorn on the test database and change data from this
 process: the server must never answer from a stale entry.
@@ -13,13 +13,15 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from inventory import caching
-from inventory.counting import bump_counts, count
+from inventory.runtime import caching
+from inventory.runtime.counting import bump_counts, count
 from inventory.models import Device, Membership, Tenant
 from inventory.tenancy import Principal
 from oauth.credentials import CredentialRef, authenticate_bearer
 from oauth.models import ApiKey
 from tests.servers import UvicornServer
+
+pytestmark = pytest.mark.fast_paths("cached_credentials", "cached_counts")
 
 
 # --- the mechanism ------------------------------------------------------------------------
@@ -213,7 +215,7 @@ def test_clearing_the_cache_leaves_the_brokers_keys_in_the_shared_redis_database
 
     from django.core.cache import cache
 
-    client = cache._cache.get_client(write=True)
+    client = cache.client.get_client(write=True)
     foreign = f"test-broker-queue-{uuid.uuid4().hex}"
     client.set(foreign, b"a queued task")
     try:
@@ -231,7 +233,7 @@ def test_set_many_without_timeout_stores_every_value_without_expiry():
 
     cache.set_many({"forever-a": ("tokens", 1), "forever-b": [2]}, None)
     assert cache.get_many(["forever-a", "forever-b"]) == {"forever-a": ("tokens", 1), "forever-b": [2]}
-    client = cache._cache.get_client(write=True)
+    client = cache.client.get_client(write=True)
     assert client.ttl(cache.make_key("forever-a")) == -1  # no expiry
     cache.set_many({"soon": 1}, 30)
     assert 0 < client.ttl(cache.make_key("soon")) <= 30

@@ -40,6 +40,7 @@ from django.db.models import Model, QuerySet
 from django.db.models import sql as django_sql
 from django.db.transaction import TransactionManagementError
 
+from inventory import runtime
 from inventory.tenancy import Action, Principal
 
 #: stand-ins: far outside any id a table can hold, or text no one types; distinct from each other
@@ -129,6 +130,8 @@ def read(principal: Principal, shape: tuple, build: Callable[..., QuerySet], val
     make the same query, joins, columns and locks for a given ``shape`` whatever the values.
     """
     allowed = principal.tenant_ids_for(action)
+    if not runtime.enabled("precompiled_reads"):  # FAST_PATHS off: Django compiles every read
+        return list(build(*values).restrict_to(allowed)[:limit])
     tenant_ids = None if allowed is None else sorted(allowed)
     kinds = tuple(str if isinstance(v, str) else int for v in values)
     key = (shape, kinds, None if tenant_ids is None else len(tenant_ids), limit)
@@ -170,7 +173,7 @@ def get_visible(principal: Principal, model, shape: tuple, build: Callable[[], Q
     ``shape`` names what ``build`` returns (the same query, joins, columns and locks every
     time it is called with that shape).
     """
-    if model._meta.pk.get_internal_type() not in _INTEGER_KEYS:
+    if model._meta.pk.get_internal_type() not in _INTEGER_KEYS or not runtime.enabled("precompiled_reads"):
         return build().restrict(principal, action).get(pk=pk)
     value = as_pk(model, pk)
     rows = [] if value is None else read(principal, shape, lambda key: build().filter(pk=key), (value,), action)
@@ -186,6 +189,8 @@ def insert(obj, using: str, fields: list, returning_fields: list | None = None) 
     """INSERT ``obj`` (its ``fields``): the rows Django's insert compiler would return for
     ``returning_fields``, or None when this insert is not one handled here (nothing is written:
     let Django do it)."""
+    if not runtime.enabled("precompiled_inserts"):  # FAST_PATHS off: Django compiles every insert
+        return None
     key = (type(obj), using, tuple(fields), tuple(returning_fields or ()))
     sql = _inserts.get(key, False)
     if sql is None:

@@ -1,4 +1,4 @@
-"""Statements compiled once per shape (inventory.precompiled): reads by id, search hits, inserts."""
+"""Statements compiled once per shape (inventory.runtime.precompiled): reads by id, search hits, inserts."""
 
 import pytest
 from django.db import transaction
@@ -7,11 +7,11 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
 from inventory.models import Datacenter, Device, IPPool, Membership, Network, Tenant
-from inventory.precompiled import get_visible
+from inventory.runtime.precompiled import get_visible
 from inventory.tenancy import Principal
 from tests.test_api_support import api, world  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast_paths("precompiled_reads", "precompiled_inserts")]
 
 
 def _count_compiles(monkeypatch, compiler_class) -> list:
@@ -121,7 +121,7 @@ def test_rest_detail_and_mcp_style_reads_compile_once(api, viewer_a, world, comp
 
 
 def test_shapes_beyond_the_limit_are_read_the_usual_way(world, admin_a, monkeypatch, compiles):
-    from inventory import precompiled
+    from inventory.runtime import precompiled
 
     monkeypatch.setattr(precompiled, "_compiled", {})
     monkeypatch.setattr(precompiled, "MAX_SHAPES", 2)
@@ -161,7 +161,7 @@ def test_search_words_match_as_the_orm_matches_them(world, admin_a, query):
 
 
 def test_a_shape_whose_value_is_changed_is_compiled_per_read(world, admin_a, compiles):
-    from inventory import precompiled
+    from inventory.runtime import precompiled
 
     principal = Principal(admin_a)
     build = lambda word: Device.objects.filter(name=word + "-a")  # noqa: E731 - the value is changed
@@ -176,7 +176,7 @@ def insert_compiles(monkeypatch):
     """Which models Django compiles an INSERT for (the statement cache starts empty)."""
     from django.db.models.sql.compiler import SQLInsertCompiler
 
-    from inventory import precompiled
+    from inventory.runtime import precompiled
 
     monkeypatch.setattr(precompiled, "_inserts", {})
     return _count_compiles(monkeypatch, SQLInsertCompiler)

@@ -6,7 +6,11 @@ import subprocess
 import threading
 import time
 
-from inventory.serving import FairAcceptLoop, loop_factory
+import pytest
+
+from inventory.runtime.serving import FairAcceptLoop, loop_factory
+
+pytestmark = pytest.mark.fast_paths("fair_accept")
 
 
 NODELAY: list[int] = []  # TCP_NODELAY of each accepted connection
@@ -114,7 +118,7 @@ def _connect_and_get(port: int, n: int) -> list[socket.socket]:
 def test_two_uvicorn_workers_share_keep_alive_connections():
     from tests.servers import UvicornServer
 
-    with UvicornServer(workers=2) as server:
+    with UvicornServer(workers=2, env={"FAST_PATHS": "on"}) as server:
         port = int(server.url.rsplit(":", 1)[1])
         # the server answers as soon as one worker is up: wait for the second
         seen, deadline = set(), time.monotonic() + 60

@@ -7,7 +7,7 @@ the first worker to wake accepts them all: seen here, 8 connections opened at on
 landed, so one worker then queues most requests while the other core idles (at 8 concurrent
 MCP clients on 2 cores the p50 of a call doubled).
 
-This loop (``uvicorn ... --loop inventory.serving:loop_factory``) accepts one connection per
+This loop (``uvicorn ... --loop inventory.runtime.serving:loop_factory``) accepts one connection per
 wake-up and, when it runs as one of several workers, waits before accepting another in
 proportion to the connections it already holds (``ACCEPT_DELAY`` per connection, at most
 ``MAX_ACCEPT_DELAY``). A worker holding fewer connections is the first to accept, so a burst
@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import socket
+
+from inventory import runtime
 
 #: the wait before accepting, per connection this worker holds, and its cap (seconds)
 ACCEPT_DELAY = 0.001
@@ -74,7 +76,14 @@ def _one_at_a_time(args: tuple) -> tuple:
     return (*args[:2], 1, *args[3:]) if len(args) >= 3 else args
 
 
-def loop_factory() -> FairAcceptLoop:
+def loop_factory() -> asyncio.AbstractEventLoop:
     """uvicorn's ``--loop`` hook. uvicorn starts its workers as child processes only when it runs
-    several (``--workers N``); a single server runs in the main process."""
+    several (``--workers N``); a single server runs in the main process. With the mechanism off
+    (``FAST_PATHS=off``): the loop uvicorn picks by default (``--loop auto``: uvloop if installed)."""
+    if not runtime.enabled("fair_accept"):
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+            return asyncio.new_event_loop()
+        return uvloop.new_event_loop()
     return FairAcceptLoop(shared=multiprocessing.parent_process() is not None)

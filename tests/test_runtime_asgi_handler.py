@@ -1,4 +1,4 @@
-"""The web process's Django handler (inventory.asgi_handler): one pooled thread per request.
+"""The web process's Django handler (inventory.runtime.asgi_handler): one pooled thread per request.
 
 In-process tests drive ``inventory.asgi.application`` with ASGI messages; the live tests go
 through a real uvicorn.
@@ -11,7 +11,12 @@ import httpx2 as httpx
 import pytest
 from django.core import signals
 
+from inventory import runtime
 from inventory.asgi import application
+
+#: tests of the handler itself: inventory.asgi chose Django's stock one when FAST_PATHS has it off
+threaded = pytest.mark.skipif(not runtime.enabled("threaded_handler"),
+                              reason="the threaded handler is off (FAST_PATHS): Django's stock ASGIHandler serves")
 from oauth.models import ApiKey
 
 
@@ -48,6 +53,7 @@ def run(*paths: str) -> list[tuple[int, dict, bytes]]:
     return asyncio.run(main())
 
 
+@threaded
 def test_requests_run_in_reused_worker_threads_with_start_and_finish_signals():
     seen = []
 
@@ -72,6 +78,7 @@ def test_requests_run_in_reused_worker_threads_with_start_and_finish_signals():
     assert len(threads) == 1
 
 
+@threaded
 def test_static_files_are_served_before_the_django_chain():
     seen = []
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from inventory.caching import bump, cached
+from inventory.runtime.caching import bump, cached
 
 #: models whose unfiltered counts are cached (their create/delete signals bump the generation)
 COUNTED = ("inventory.Device", "inventory.IPAddress")
@@ -39,4 +39,5 @@ def count(queryset, *, unfiltered: bool) -> int:
         return bare.count()
     sql, params = bare.query.sql_with_params()
     digest = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:32]
-    return cached(f"inv:count:{label}:{digest}", (_generation(label),), lambda: (bare.count(), COUNT_TIMEOUT))
+    return cached(f"inv:count:{label}:{digest}", (_generation(label),), lambda: (bare.count(), COUNT_TIMEOUT),
+                  mechanism="cached_counts")

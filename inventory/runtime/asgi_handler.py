@@ -6,7 +6,7 @@ bridge around auditlog's sync-only middleware, and a new thread per request: ~3 
 before the view starts, more than most of our views take.
 
 This handler reads the body on the event loop, then runs the whole request in one call to a
-pooled worker thread (:mod:`inventory.threads`), as a WSGI server would: ``request_started``,
+pooled worker thread (:mod:`inventory.runtime.threads`), as a WSGI server would: ``request_started``,
 the sync middleware chain, the view, and ``response.close()`` (``request_finished``, which
 hands the DB connection back) for responses that are not streamed. Static files, the one
 async-only middleware (ServeStatic, ``ASYNC_MIDDLEWARE``), are answered on the event loop
@@ -23,7 +23,7 @@ from django.http import FileResponse
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
-from inventory.threads import run_sync
+from inventory.runtime.threads import run_sync
 
 
 class ThreadedASGIHandler(ASGIHandler):
