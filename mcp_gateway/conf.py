@@ -31,3 +31,14 @@ MCP_ALLOWED_ORIGINS = _env.list("MCP_ALLOWED_ORIGINS", default=[])
 MCP_OPENTELEMETRY = _env.bool("MCP_OPENTELEMETRY", default=False)
 #: keep audit rows this many days (mcp purge_audit)
 MCP_AUDIT_RETENTION_DAYS = _env.int("MCP_AUDIT_RETENTION_DAYS", default=180)
+
+#: seconds a confirmation (token, elicitation, input_required round) stays valid
+MCP_CONFIRMATION_TTL = _env.int("MCP_CONFIRMATION_TTL", default=300)
+#: keys sealing 2026-07-28 requestState (newest first, >= 32 characters); default derived from SECRET_KEY
+MCP_REQUEST_STATE_KEYS = _env.list("MCP_REQUEST_STATE_KEYS", default=[])
+#: job tools (discovery_scan, provisioning_trigger, command_execute, job_get, ...): seconds they wait
+#: for the job when the client sent a progressToken and no ``wait``, the most ``wait`` may ask, and
+#: how often the job is looked at while waiting
+MCP_JOB_WAIT_DEFAULT = _env.int("MCP_JOB_WAIT_DEFAULT", default=10)
+MCP_JOB_WAIT_MAX = _env.int("MCP_JOB_WAIT_MAX", default=120)
+MCP_JOB_POLL_INTERVAL = 0.25

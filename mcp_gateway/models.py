@@ -21,6 +21,8 @@ class Outcome(models.TextChoices):
     OK = "ok", "OK"
     ERROR = "error", "Error"
     DENIED = "denied", "Denied (insufficient scope)"
+    PENDING = "pending", "Asked for confirmation"
+    DECLINED = "declined", "Confirmation declined"
 
 
 class McpCall(models.Model):
@@ -113,6 +115,105 @@ class ToolGroupPolicy(TenantOwned):
             setattr(self, name, sorted(set(value)))
         if errors:
             raise ValidationError(errors)
+
+
+class ConfirmationPolicy(TenantOwned):
+    """Which MCP tool calls ask the person for confirmation in a tenant.
+
+    No row: every destructive tool asks (``confirm_destructive``), nothing else. Tenant admins
+    add write tools (``extra_tools``), exempt destructive ones (``exempt_tools``) or make any
+    write whose impact counts more than ``impact_threshold`` objects ask (0: off).
+    """
+
+    confirm_destructive = models.BooleanField(
+        default=True, help_text="Every tool annotated destructive (deletes, remote commands) asks first.")
+    extra_tools = models.JSONField(default=list, blank=True,
+                                   help_text="Other write tools that ask first (tool names).")
+    exempt_tools = models.JSONField(default=list, blank=True,
+                                    help_text="Destructive tools that do not ask (tool names).")
+    impact_threshold = models.PositiveIntegerField(
+        default=0, help_text="A write whose impact counts more objects than this asks first (0: off).")
+
+    class Meta:
+        verbose_name = "MCP confirmation policy"
+        verbose_name_plural = "MCP confirmation policies"
+        ordering = ["tenant__name"]
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="confirmationpolicy_unique_tenant")]
+
+    def __str__(self):
+        return f"{self.tenant}: confirmation policy"
+
+    def clean(self):
+        super().clean()
+        from mcp_gateway.registry import registry
+
+        errors = {}
+        for name in ("extra_tools", "exempt_tools"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                errors[name] = "A list of tool names."
+                continue
+            writes = {t.name for t in registry.all() if not t.read_only}
+            unknown = sorted(set(value) - writes)
+            if unknown:
+                errors[name] = f"Not write tools: {', '.join(unknown)}."
+            setattr(self, name, sorted(set(value)))
+        if errors:
+            raise ValidationError(errors)
+
+    def requires(self, tool) -> bool:
+        if tool.read_only:
+            return False
+        if tool.name in self.extra_tools:
+            return True
+        return bool(self.confirm_destructive and tool.destructive and tool.name not in self.exempt_tools)
+
+
+class ConfirmationStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting the answer"
+    ACCEPTED = "accepted", "Confirmed (the call ran)"
+    DECLINED = "declined", "Declined (nothing written)"
+
+
+class ConfirmationPath(models.TextChoices):
+    INPUT_REQUIRED = "input_required", "2026-07-28 input_required result"
+    ELICITATION = "elicitation", "elicitation/create"
+    TOKEN = "token", "CONFIRMATION_REQUIRED + confirm_token"
+
+
+class Confirmation(models.Model):
+    """One confirmation asked before a tool call: the request (who, tool, arguments, impact) and
+    the answer. The token is single-use, bound to the caller, the tool and the exact arguments,
+    and valid until ``expires``; only its SHA-256 is stored."""
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires = models.DateTimeField()
+    answered = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    username = models.CharField(max_length=150, blank=True, default="")
+    caller = models.CharField(max_length=64, editable=False, help_text="Digest of the caller's credential.")
+    tenant = models.ForeignKey("inventory.Tenant", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    tool = models.CharField(max_length=100)
+    arguments = models.JSONField(default=dict, blank=True, help_text="Arguments, secrets redacted.")
+    arguments_digest = models.CharField(max_length=64, editable=False)
+    impact = models.JSONField(default=dict, blank=True)
+    impact_text = models.CharField(max_length=1000, blank=True, default="")
+    path = models.CharField(max_length=16, choices=ConfirmationPath.choices)
+    status = models.CharField(max_length=10, choices=ConfirmationStatus.choices, default=ConfirmationStatus.PENDING)
+    request_call_id = models.UUIDField(null=True, blank=True, help_text="The McpCall that asked.")
+    answer_call_id = models.UUIDField(null=True, blank=True, help_text="The McpCall that answered.")
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "MCP confirmation"
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.tool} by {self.username or '?'} ({self.status})"
 
 
 from .custom.models import CustomTool  # noqa: E402,F401  (the app's models module lists every model)

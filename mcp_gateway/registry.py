@@ -36,7 +36,8 @@ Handler contract:
 - ``ctx.principal`` is the caller's :class:`~inventory.tenancy.Principal`, already narrowed to the
   tenants where the tool's group is enabled (for this OAuth client); use it with
   ``Model.objects.restrict(ctx.principal, action)`` and ``ctx.principal.can(action, obj)``.
-  ``ctx.serializer_context`` is ``{"principal": ctx.principal}`` for DRF serializers.
+  ``ctx.serializer_context`` is ``{"principal": ctx.principal, "base_url": PUBLIC_URL}`` for DRF
+  serializers (``url`` values are absolute, as in REST).
 - Return a JSON-serialisable dict (it becomes ``structuredContent`` and, as JSON, the text
   content). Results must match ``output_schema`` when one is declared.
 - Fail by raising :class:`ToolError` (or a subclass: :class:`InvalidParams` with per-field
@@ -52,6 +53,16 @@ Handler contract:
 - ``open_world=True`` for tools that touch real machines or networks (scans, SSH commands).
 - ``visible``: optional ``(principal) -> bool`` deciding whether ``tools/list`` shows the tool
   (default: ``principal.can(action)`` in at least one tenant where the group is enabled).
+- ``impact``: optional ``(ctx, args) -> mcp_gateway.confirm.Impact``, what the call would change,
+  computed without writing. It is the text a confirmation shows and the ``dry_run`` answer;
+  without one, ``dry_run`` runs the handler in a transaction that is rolled back. Every write
+  tool takes ``dry_run`` and ``confirm_token`` (added by the gateway, never seen by handlers);
+  see ``mcp_gateway/confirm.py``.
+- ``follow``: optional, for tools that start (or read) a job: the gateway adds a ``wait``
+  argument, and while waiting calls ``follow(ctx, args, result)`` about four times a second
+  (``done``: stop; ``progress``/``total``/``message``: the progress notification; ``result``: the
+  answer if the wait ends now). Without a progressToken and without ``wait`` the answer is the
+  handler's, at once.
 
 This module's public names (Tool, ToolContext, ToolError and its subclasses, tool_error,
 register, tool, registry, GROUPS) are a stable API.
@@ -115,7 +126,8 @@ class Unauthorized(ToolError):
     code = "UNAUTHORIZED"
 
 
-ERROR_CODES = ("INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT", "UNAUTHORIZED", "INTERNAL_ERROR")
+ERROR_CODES = ("INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT", "UNAUTHORIZED", "INTERNAL_ERROR",
+               "CONFIRMATION_REQUIRED", "CONFIRMATION_DECLINED", "CONFIRMATION_INVALID")
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,13 @@ class Tool:
     visible: Callable[[Principal], bool] | None = None
     #: field name in services/serializers -> argument name, for the details of INVALID_PARAMS
     renames: dict[str, str] = field(default_factory=dict)
+    #: ``(ctx, args) -> Impact``: what the call would do, computed without writing (confirmation
+    #: text and ``dry_run`` answer). Tools without one: ``dry_run`` runs the handler and rolls back.
+    impact: Callable[["ToolContext", dict], Any] | None = None
+    #: ``(ctx, args, result) -> {"done", "progress", "total", "message", "result"}``: tools that
+    #: start or read a job. The gateway adds ``wait`` (seconds) to the schema and, while waiting,
+    #: polls this and sends ``notifications/progress`` to a client that gave a progressToken.
+    follow: Callable[["ToolContext", dict, dict], dict] | None = None
     #: (custom tool id, version) for a declared custom tool; None for a built-in
     custom: tuple[int, int] | None = None
 
@@ -216,7 +235,9 @@ class ToolContext:
 
     @property
     def serializer_context(self) -> dict:
-        return {"principal": self.principal}
+        from django.conf import settings
+
+        return {"principal": self.principal, "base_url": settings.PUBLIC_URL}
 
 
 class Registry:

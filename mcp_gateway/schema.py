@@ -18,7 +18,8 @@ ERROR_SCHEMA = {
     "type": "object",
     "properties": {
         "code": {"type": "string", "enum": ["INVALID_PARAMS", "NOT_FOUND", "FORBIDDEN", "CONFLICT",
-                                            "UNAUTHORIZED", "INTERNAL_ERROR"]},
+                                            "UNAUTHORIZED", "INTERNAL_ERROR", "CONFIRMATION_REQUIRED",
+                                            "CONFIRMATION_DECLINED", "CONFIRMATION_INVALID"]},
         "message": {"type": "string"},
         "details": {},
     },
@@ -80,6 +81,9 @@ def field_schema(field, mode: str = "input") -> dict:
 
 
 def _base_schema(field, mode: str) -> dict:  # noqa: C901 - one branch per field family
+    declared = getattr(field, "json_schema", None)  # custom fields may say what they render
+    if isinstance(declared, dict):
+        return dict(declared)
     if isinstance(field, s.ListSerializer):
         return {"type": "array", "items": serializer_schema(field.child, mode=mode)}
     if isinstance(field, s.BaseSerializer):

@@ -2,9 +2,13 @@
 and tool-group policies (/mcp itself is ASGI-mounted)."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import api, views
 from .custom import api as tools_api
+
+router = SimpleRouter()
+router.register("confirmation-policies", api.ConfirmationPolicyViewSet, basename="confirmationpolicy")
 
 app_name = "mcp"
 
@@ -17,4 +21,5 @@ urlpatterns = [
     path("tools/<str:key>/test/", tools_api.ToolTestView.as_view(), name="tool-test"),
     path("tool-groups/", tools_api.ToolGroupsView.as_view(), name="tool-groups"),
     path("tool-groups/<int:pk>/", tools_api.ToolGroupView.as_view(), name="tool-group"),
+    *router.urls,
 ]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.test_jobs_support import SSHServer, make_device, wait_job
-from tests.test_mcp_support import api_key, call, mcp_client, rest, run
+from tests.test_mcp_support import api_key, call, confirmed, mcp_client, rest, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,8 +34,8 @@ def test_secrets_absent_from_api_mcp_log_and_audit(one_worker, ssh_server, mcp_s
 
     async def start():
         async with mcp_client(url, key) as client:
-            a, err_a = await call(client, "command_execute", {"device_id": pw_device.pk, "command": f"cat {leak}"})
-            b, err_b = await call(client, "command_execute", {"device_id": key_device.pk, "command": "echo ok"})
+            a, err_a = await confirmed(client, "command_execute", {"device_id": pw_device.pk, "command": f"cat {leak}"})
+            b, err_b = await confirmed(client, "command_execute", {"device_id": key_device.pk, "command": "echo ok"})
             assert not err_a and not err_b, (a, b)
             return a["job_id"], b["job_id"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.servers import UvicornServer
 from tests.test_jobs_support import one_worker, ssh_server  # noqa: F401
-from tests.test_mcp_support import api_key, call, mcp_client, mcp_server, rest, run  # noqa: F401
+from tests.test_mcp_support import api_key, call, confirmed, mcp_client, mcp_server, rest, run  # noqa: F401
 
 PROD_WEB = {
     "name": "prod_web_servers", "title": "Production web servers",
@@ -355,13 +355,16 @@ def test_command_tool_runs_jobs_on_the_callers_devices_only(mcp_server, one_work
 
     async def body():
         async with mcp_client(mcp_server.url, key) as client:
+            # a command tool is destructive unless declared otherwise: the user confirms it first
             data, err = await call(client, "restart_nginx", {"datacenter": dc_a.pk, "service": "nginx"})
+            assert err and data["error"]["code"] == "CONFIRMATION_REQUIRED", data
+            data, err = await confirmed(client, "restart_nginx", {"datacenter": dc_a.pk, "service": "nginx"})
             assert not err, data
             assert data["count"] == 1 and data["jobs"][0]["device"] == "a-web"
             # B's datacenter: the selector finds nothing the caller may run jobs on
-            data, err = await call(client, "restart_nginx", {"datacenter": dc_b.pk, "service": "nginx"})
+            data, err = await confirmed(client, "restart_nginx", {"datacenter": dc_b.pk, "service": "nginx"})
             assert not err and data == {"jobs": [], "count": 0}
-            return (await call(client, "restart_nginx", {"datacenter": dc_a.pk, "service": "nginx"}))[0]
+            return (await confirmed(client, "restart_nginx", {"datacenter": dc_a.pk, "service": "nginx"}))[0]
 
     first = run(body)
     job = wait_job(first["jobs"][0]["job_id"])

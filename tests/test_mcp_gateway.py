@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from tests.test_mcp_support import MODES, api_key, call, mcp_client, oauth_token, rest, run
+from tests.test_mcp_support import MODES, api_key, call, confirmed, mcp_client, oauth_token, rest, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,9 +107,9 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
             assert r.status_code == 200, r.text
             assert r.json()["os"] == "Debian 13" and r.json()["datacenter"]["id"] == dc["id"]  # a reference over REST, an id in MCP
 
-            removed, err = await call(client, "device_remove_relationship", {"id": rel["id"]})
+            removed, err = await confirmed(client, "device_remove_relationship", {"id": rel["id"]})
             assert not err and removed["deleted"]
-            gone, err = await call(client, "device_delete", {"id": dev["id"]})
+            gone, err = await confirmed(client, "device_delete", {"id": dev["id"]})
             assert not err and gone == {"deleted": True, "id": dev["id"], "display": "web-01"}
             assert rest(url, key, "GET", f"/api/devices/{dev['id']}/").status_code == 404
             missing, err = await call(client, "device_get", {"id": dev["id"]})
@@ -118,9 +118,9 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
 
     run(body)
     calls = McpCall.objects.filter(user=admin)
-    assert calls.count() == 18  # one row per tools/call
-    assert set(calls.values_list("outcome", flat=True)) == {"ok", "error"}
-    row = calls.filter(tool="device_delete").get()
+    assert calls.count() == 20  # one row per tools/call (the two deletes asked for confirmation first)
+    assert set(calls.values_list("outcome", flat=True)) == {"ok", "error", "pending"}
+    row = calls.filter(tool="device_delete", outcome="ok").get()
     assert row.auth_kind == "api_key" and row.tenant_id == tenant_a.pk and row.ip == "127.0.0.1"
     assert row.duration_ms > 0 and row.user_agent
     # every column as written by the audit's own INSERT reads back as the model's types

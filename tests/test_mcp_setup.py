@@ -44,19 +44,20 @@ def test_mcp_config_command(capsys, settings):
     ("claude-code", "mcpServers", ".claude.json"),
     ("claude", "mcpServers", ".config/Claude/claude_desktop_config.json"),
 ])
-def test_mcp_init_merges_and_backs_up(tmp_path, settings, client_name, root, rel_path):
+def test_mcp_init_merges_and_backs_up(tmp_path, settings, client_name, root, rel_path, make_user):
     if sys.platform != "linux" and client_name == "claude":
         pytest.skip("path differs per OS")
     settings.PUBLIC_URL = "https://inv.example.com"
+    secret = api_key(make_user("init_user"))
     target = tmp_path / rel_path
     target.parent.mkdir(parents=True, exist_ok=True)
     existing = {"theme": "dark", root: {"other": {"command": "other-server"}}}
     target.write_text(json.dumps(existing))
-    call_command("mcp", "init", client_name, "--home", str(tmp_path), "--api-key", "inv_secret")
+    call_command("mcp", "init", client_name, "--home", str(tmp_path), "--api-key", secret)
     data = json.loads(target.read_text())
     assert data["theme"] == "dark" and data[root]["other"] == {"command": "other-server"}
     ours = data[root]["inventory"]
-    assert "inv_secret" in json.dumps(ours)
+    assert secret in json.dumps(ours)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     backups = list(target.parent.glob(target.name + ".bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == existing
@@ -73,6 +74,53 @@ def test_mcp_init_vscode_new_file_and_refuses_garbage(tmp_path, settings):
     with pytest.raises(CommandError):
         call_command("mcp", "init", "cursor", "--path", str(bad))
     assert bad.read_text() == "{not json"  # untouched
+
+
+def test_mcp_init_vscode_key_as_input_jsonc_stdin_env_and_checked(tmp_path, settings, make_user, monkeypatch):
+    import io
+
+    settings.PUBLIC_URL = "https://inv.example.com"
+    key = api_key(make_user("vs_user"))
+    path = tmp_path / "ws/.vscode/mcp.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('// my servers\n{\n  // keep me\n  "servers": {"other": {"type": "stdio", "command": "x",},},\n'
+                    '  "inputs": [{"type": "promptString", "id": "other-key", "password": true},],\n}\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO(key + "\n"))
+    call_command("mcp", "init", "vscode", "--path", str(path), "--api-key-stdin")
+    text = path.read_text()
+    assert key not in text and text.startswith("// my servers\n")
+    from mcp_gateway.clients import strip_jsonc
+
+    data = json.loads(strip_jsonc(text))
+    assert data["servers"]["other"] == {"type": "stdio", "command": "x"}
+    assert data["servers"]["inventory"] == {"type": "http", "url": "https://inv.example.com/mcp",
+                                            "headers": {"Authorization": "Bearer ${input:inventory-api-key}"}}
+    assert {"type": "promptString", "id": "inventory-api-key", "password": True,
+            "description": "API key for inventory (https://inv.example.com/mcp)"} in data["inputs"]
+    assert {"type": "promptString", "id": "other-key", "password": True} in data["inputs"]
+    # again, from an environment variable, with --home (the user-level file): one input, not two
+    monkeypatch.setenv("MY_KEY", key)
+    call_command("mcp", "init", "vscode", "--home", str(tmp_path), "--api-key-env", "MY_KEY")
+    user_file = tmp_path / ".config/Code/User/mcp.json"
+    call_command("mcp", "init", "vscode", "--home", str(tmp_path), "--api-key-env", "MY_KEY")
+    data = json.loads(user_file.read_text())
+    assert [i["id"] for i in data["inputs"]] == ["inventory-api-key"] and key not in user_file.read_text()
+    # an invalid key: refused before anything is written
+    before = path.read_text()
+    for args in (["--api-key", "inv_not_a_key"], ["--api-key-env", "UNSET_VAR_X"]):
+        with pytest.raises(CommandError):
+            call_command("mcp", "init", "vscode", "--path", str(path), *args)
+    assert path.read_text() == before
+    fresh = tmp_path / "fresh/mcp.json"
+    with pytest.raises(CommandError):
+        call_command("mcp", "init", "cursor", "--path", str(fresh), "--api-key", "inv_not_a_key")
+    assert not fresh.exists()
+
+
+def test_config_names_each_clients_file(client):
+    data = client.get("/api/mcp/config").json()
+    assert set(data["files"]) == set(data["clients"])
+    assert ".vscode/mcp.json" in data["files"]["vscode"] and ".cursor/mcp.json" in data["files"]["cursor"]
 
 
 def _stdio_params(key, *extra):
@@ -216,6 +264,7 @@ def test_admin_dashboard_button_and_audit_admin(client, make_user, tenant_a, ten
     client.force_login(admin_a)
     page = client.get("/admin/").content.decode()
     assert 'id="mcp-server-button"' in page and "mcpServers" in page and "/mcp" in page
+    assert 'id="mcp-file-vscode"' in page and ".vscode/mcp.json" in page
     listing = client.get("/admin/mcp_gateway/mcpcall/").content.decode()
     assert "device_get" in listing and "secret_tool_b" not in listing
     other = McpCall.objects.get(tool="secret_tool_b")

@@ -48,6 +48,16 @@ async def call(client, name: str, args: dict | None = None):
     return result.structured_content, bool(result.is_error)
 
 
+async def confirmed(client, name: str, args: dict | None = None):
+    """Call a tool as a user who confirms it: a CONFIRMATION_REQUIRED answer is followed by the
+    same call with its confirm_token (mcp_gateway.confirm). Returns (structured content, is_error)."""
+    data, is_error = await call(client, name, args)
+    if is_error and data["error"]["code"] == "CONFIRMATION_REQUIRED":
+        token = data["error"]["details"]["confirm_token"]
+        data, is_error = await call(client, name, {**(args or {}), "confirm_token": token})
+    return data, is_error
+
+
 def api_key(user, *, scopes=(), tenant=None, name="test key") -> str:
     from oauth.models import ApiKey
 

@@ -266,7 +266,11 @@ def _call(user, name, args):
     from mcp_gateway.registry import registry
     from mcp_gateway.server import CallerEnv, execute
 
-    result, is_error = execute(registry.get(name), args, CallerEnv(principal=Principal(user, scopes=None)))
+    env = CallerEnv(principal=Principal(user, scopes=None))
+    result, is_error = execute(registry.get(name), args, env)
+    if is_error and result["error"]["code"] == "CONFIRMATION_REQUIRED":  # destructive: the user confirms
+        token = result["error"]["details"]["confirm_token"]
+        result, is_error = execute(registry.get(name), {**args, "confirm_token": token}, env)
     return (None, _Err(result)) if is_error else (result, None)
 
 

@@ -1,7 +1,8 @@
 """MCP tools for jobs, discovery, provisioning and commands (mcp_gateway.registry).
 
-Tools that start work return the job at once (``job_id``); poll ``job_get`` or
-``provisioning_status``. Results come from the same serializers as REST, so no credential
+Tools that start work return the job at once (``job_id``), or, given ``wait`` (or a progress
+token), wait for it with progress notifications (``follow``, see mcp_gateway.registry); ``job_get``
+long-polls the same way. Results come from the same serializers as REST, so no credential
 can appear in them.
 """
 
@@ -107,8 +108,56 @@ def job_cancel(ctx: ToolContext, args: dict) -> dict:
     return JobSerializer(services.cancel_job(ctx.principal, args["id"])).data
 
 
+def job_cancel_impact(ctx: ToolContext, args: dict):
+    """What job_cancel would do (the job is not touched, no task is revoked)."""
+    from inventory.tenancy import Action
+
+    from mcp_gateway.confirm import Impact
+
+    try:
+        job = services.get_for(ctx.principal, services.Job, args["id"], Action.EXECUTE)
+    except drf.NotFound as exc:
+        raise NotFound(str(exc.detail)) from None
+    if job.status in services.FINISHED:
+        raise Conflict(f"Job {job.pk} has already finished ({job.status}).")
+    verb = "cancels" if job.status == JobStatus.QUEUED else "asks to stop"
+    return Impact(summary=f"{verb} {job.kind} job {job.pk} ({job.status}, target {job.target})",
+                  tenant_id=job.tenant_id, result=JobSerializer(job).data)
+
+
+def _snapshot(ctx: ToolContext, job_id, done) -> dict:
+    job = services.get_job(ctx.principal, job_id)
+    return {"done": done(job), "progress": job.progress, "total": 100,
+            "message": job.step or job.status, "job": job}
+
+
+def follow_started(ctx: ToolContext, args: dict, first: dict) -> dict:
+    """Tools that start a job: done when it finishes; the answer is then the finished job
+    (status, result, error), else the start answer with the current status."""
+    snap = _snapshot(ctx, first["job_id"], lambda job: job.status in services.FINISHED)
+    job = snap.pop("job")
+    if snap["done"]:
+        detail = JobDetailSerializer(job, context={"log_after": 0}).data
+        snap["result"] = {**first, "status": job.status, "message": f"Job {job.pk} {job.status}.",
+                          "job": {k: detail[k] for k in ("id", "status", "progress", "step", "error", "result",
+                                                         "started", "finished")}}
+    else:
+        snap["result"] = {**first, "status": job.status, "progress": job.progress, "step": job.step,
+                          "message": f"Job {job.pk} is still {job.status}; follow it with job_get(id={job.pk}, wait=...)."}
+    return snap
+
+
+def follow_get(ctx: ToolContext, args: dict, first: dict) -> dict:
+    """job_get: done when the status changes (or the job finished); the answer is the job then."""
+    snap = _snapshot(ctx, args["id"], lambda job: job.status != first.get("status") or job.status in services.FINISHED)
+    job = snap.pop("job")
+    snap["result"] = job_get(ctx, args) if snap["done"] or job.progress != first.get("progress") else first
+    return snap
+
+
 def _page(serializer) -> dict:
     return page_arguments(serializer.Meta.fields, None)
+
 
 def _command_secrets(args: dict) -> set[str]:
     """The device's known secrets, masked in the audit row of the call (a password typed into
@@ -129,7 +178,7 @@ TOOLS = [
     Tool(name="discovery_scan", title="Scan a network",
          description="Start a discovery scan of a network (TCP connect; quick: common ports, full: 1-1024 and "
                      "common higher ports, deep: full plus service banners). Returns the job id at once.",
-         group="discovery", action="execute", handler=discovery_scan, open_world=True, atomic=False,
+         group="discovery", action="execute", handler=discovery_scan, follow=follow_started, open_world=True, atomic=False,
          input_schema=_request_schema(ScanRequestSerializer)),
     Tool(name="discovery_list", title="List discovered hosts",
          description="Hosts found by discovery scans (ip, hostname, MAC, open ports, banners, promoted device).",
@@ -147,7 +196,7 @@ TOOLS = [
          description="Run the device's provisioning plan over SSH (allocate a primary address if it has none, "
                      "run the steps of its roles (role_test first; a failing role refuses unless force) or the "
                      "default scripts, mark it active). Returns the job id at once.",
-         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True, atomic=False,
+         group="provisioning", action="execute", handler=provisioning_trigger, follow=follow_started, open_world=True, atomic=False,
          input_schema=_obj({"device_id": _int("Device to provision."),
                             "network_id": _int("Network to allocate the primary address from (optional)."),
                             "force": {"type": "boolean", "default": False,
@@ -160,13 +209,14 @@ TOOLS = [
     Tool(name="command_execute", title="Run a command on a device",
          description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
                      "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
-         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True, atomic=False,
+         group="commands", action="execute", handler=command_execute, follow=follow_started, open_world=True, destructive=True,
+         atomic=False,
          secret_values=_command_secrets,
          input_schema=_request_schema(CommandRequestSerializer)),
     Tool(name="job_get", title="Get a job",
          description="A job with status, progress, result (command output, scan summary, provisioning steps) "
                      "and log lines (log_after: only newer lines).",
-         group="jobs", action="view", handler=job_get, read_only=True, idempotent=True,
+         group="jobs", action="view", handler=job_get, follow=follow_get, read_only=True, idempotent=True,
          input_schema=_obj({"id": _int("Job id."), "log_after": {"type": "integer", "minimum": 0}}, ["id"])),
     Tool(name="job_list", title="List jobs",
          description="Jobs you can see, newest first, optionally by status and kind.",
@@ -175,7 +225,7 @@ TOOLS = [
                             "kind": {"type": "string", "enum": JobKind.values}, **_page(JobSerializer)}, [])),
     Tool(name="job_cancel", title="Cancel a job",
          description="Cancel a queued job (it never starts) or ask a running one to stop at its next host/step.",
-         group="jobs", action="execute", handler=job_cancel,
+         group="jobs", action="execute", handler=job_cancel, impact=job_cancel_impact,
          input_schema=_obj({"id": _int("Job id.")}, ["id"])),
 ]
 

@@ -157,6 +157,8 @@ def mesh_rotate_key(ctx: ToolContext, args: dict) -> dict:
                        "peer has the new configuration)."}
 
 
+from inventory.jobs.mcp_tools import follow_started  # noqa: E402 - wait/progress for the job
+
 _EXEC = dict(group=GROUP, action=Action.EXECUTE, open_world=True)
 _READ = dict(group=GROUP, action=Action.VIEW, read_only=True, idempotent=True)
 for tool in [
@@ -213,7 +215,7 @@ for tool in [
                      "where possible, else a TCP connect to its SSH port) and returns the connectivity matrix with "
                      "round-trip times and diagnoses (no handshake: key or endpoint mismatch; handshake but no "
                      "traffic: AllowedIPs; endpoint differs: NAT). Returns the job id at once.",
-         handler=mesh_check, **_EXEC, input_schema=_obj({"mesh_id": _id("The mesh.")}, ["mesh_id"])),
+         handler=mesh_check, follow=follow_started, **_EXEC, input_schema=_obj({"mesh_id": _id("The mesh.")}, ["mesh_id"])),
     Tool(name="mesh_rotate_key", title="Rotate a peer's key",
          description="Generate a new key pair for a peer; the configurations are re-rendered (mesh_apply installs "
                      "them) and the old key is dropped once every peer has confirmed the new configuration.",

@@ -138,11 +138,8 @@ def save_model(instance, *, exclude=None, savepoint: bool = True, clean: bool = 
     _trace(instance)
 
 
-def delete_object(principal: Principal, instance) -> None:
-    """Delete ``instance`` if the principal may (admin role and ``inventory:delete`` scope).
-
-    Tenants themselves can be deleted only by principals that may create tenants.
-    """
+def check_delete(principal: Principal, instance) -> None:
+    """Raise 403 unless the principal may delete ``instance`` (what :func:`delete_object` checks)."""
     from inventory.models import Tenant
 
     if isinstance(instance, Tenant):
@@ -151,6 +148,14 @@ def delete_object(principal: Principal, instance) -> None:
                 exceptions.PermissionDenied("Only superusers may delete tenants.", code="permission_denied")
     else:
         check(principal, Action.DELETE, instance, f"this {instance._meta.verbose_name}")
+
+
+def delete_object(principal: Principal, instance) -> None:
+    """Delete ``instance`` if the principal may (admin role and ``inventory:delete`` scope).
+
+    Tenants themselves can be deleted only by principals that may create tenants.
+    """
+    check_delete(principal, instance)
     _trace(instance)
     with transaction.atomic():
         instance.delete()

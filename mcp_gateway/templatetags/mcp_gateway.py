@@ -13,6 +13,7 @@ def mcp_client_config():
     data = clients.describe()
     return {
         "url": data["url"],
-        "clients": [(name, json.dumps(snippet, indent=2)) for name, snippet in data["clients"].items()],
+        "clients": [(name, json.dumps(snippet, indent=2), data["files"].get(name, ""))
+                    for name, snippet in data["clients"].items()],
         "claude_code": data["commands"]["claude-code"],
     }

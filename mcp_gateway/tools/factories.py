@@ -17,7 +17,7 @@ from rest_framework import relations as drf_relations
 
 from inventory.api.serializers.base import with_related
 from inventory.runtime.counting import count as count_rows
-from inventory.services.common import delete_object, get_for
+from inventory.services.common import check_delete, delete_object, get_for
 from inventory.tenancy import Action
 
 from ..registry import InvalidParams, Tool, ToolContext, register
@@ -285,7 +285,18 @@ def delete_tool(res: Resource, *, description: str) -> Tool:
             "required": ["deleted", "id"]}),
         destructive=True, idempotent=True,  # deleting again changes nothing more (it answers NOT_FOUND)
         renames=res.renames,
+        impact=lambda ctx, args: _deletion_impact(res, ctx, args),
     )
+
+
+def _deletion_impact(res: Resource, ctx: ToolContext, args: dict):
+    from ..confirm import deletion_impact
+
+    obj = res.get(ctx, args["id"])
+    check_delete(ctx.principal, obj)
+    impact = deletion_impact(obj)
+    impact.result = {"deleted": False, "id": obj.pk, "display": str(obj)}
+    return impact
 
 
 def crud(res: Resource, *, list_description: str, get_description: str, save_description: str,

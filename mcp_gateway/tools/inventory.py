@@ -111,6 +111,25 @@ def _get_relationships(ctx: ToolContext, args: dict) -> dict:
 
 
 def _remove_relationship(ctx: ToolContext, args: dict) -> dict:
+    rel = _find_relationship(ctx, args)
+    data = _rel(rel, ctx)
+    delete_object(ctx.principal, rel)
+    return {"deleted": True, "id": data["id"], "display": data.get("display", "")}
+
+
+def _relationship_impact(ctx: ToolContext, args: dict):
+    from inventory.services.common import check_delete
+
+    from ..confirm import deletion_impact
+
+    rel = _find_relationship(ctx, args)
+    check_delete(ctx.principal, rel)
+    impact = deletion_impact(rel)
+    impact.result = {"deleted": False, "id": rel.pk, "display": str(rel)}
+    return impact
+
+
+def _find_relationship(ctx: ToolContext, args: dict):
     qs = DeviceRelationship.objects.restrict(ctx.principal, Action.VIEW)
     if args.get("id") is not None:
         qs = qs.filter(pk=args["id"])
@@ -125,9 +144,8 @@ def _remove_relationship(ctx: ToolContext, args: dict) -> dict:
     rel = qs.first()
     if rel is None:
         raise NotFound("No such relationship (or it is not visible to you).")
-    data = _rel(rel, ctx)
-    delete_object(ctx.principal, rel)
-    return {"deleted": True, "id": data["id"], "display": data.get("display", "")}
+    ctx.extra["tenant_id"] = rel.tenant_id
+    return rel
 
 
 REL_TYPE = {"enum": list(RelationshipType.values), "description": "contains, connected_to or depends_on."}
@@ -170,7 +188,7 @@ register(Tool(
     output_schema=with_error({"type": "object", "properties": {
         "deleted": {"type": "boolean"}, "id": {"type": "integer"}, "display": {"type": "string"}},
         "required": ["deleted", "id"]}),
-    destructive=True, idempotent=True,
+    destructive=True, idempotent=True, impact=_relationship_impact,
 ))
 
 

@@ -164,12 +164,14 @@ def _url_template(view_name: str, request) -> str | None:
 
 @extend_schema_field(OpenApiTypes.URI)
 class SelfLinkField(serializers.Field):
-    """The object's API URL (absolute when a request is in the context).
+    """The object's API URL (absolute when a request, or a ``base_url``, is in the context).
 
     The URL pattern is reversed once per serializer and filled in per object (lists are hot).
     """
 
     _PLACEHOLDER = 987654321
+    #: JSON Schema of the value (mcp_gateway.schema reads it)
+    json_schema = {"type": "string", "format": "uri"}
 
     def __init__(self, view_name: str, **kwargs):
         self.view_name = view_name
@@ -185,6 +187,8 @@ class SelfLinkField(serializers.Field):
             request = self.context.get("request")
             if path is not None and request is not None:
                 path = request.build_absolute_uri(path)
+            elif path is not None and self.context.get("base_url"):  # e.g. MCP results: PUBLIC_URL
+                path = self.context["base_url"].rstrip("/") + path
             self._url_template = path
         return self._url_template
 
@@ -196,6 +200,8 @@ class SelfLinkField(serializers.Field):
 @extend_schema_field(OpenApiTypes.STR)
 class DisplayField(serializers.Field):
     """``str(obj)``: a human-readable label."""
+
+    json_schema = {"type": "string"}
 
     def __init__(self, **kwargs):
         kwargs.update(read_only=True, source="*")
