@@ -48,6 +48,17 @@ def mask_values(value, secret_values):
     return mask(value, secret_values, REDACTED) if secret_values else value
 
 
+def secret_values_of(tool, args) -> set:
+    """The known secret values a call's arguments may hold (``tool.secret_values``), for masking."""
+    if getattr(tool, "secret_values", None) is None or not isinstance(args, dict):
+        return set()
+    try:
+        return set(tool.secret_values(args) or ())
+    except Exception:  # noqa: BLE001 - e.g. bad arguments: the call failed anyway; mask what we can
+        logger.warning("could not look up the secret values of a %s call", tool.name, exc_info=True)
+        return set()
+
+
 def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(), secret_values=(), outcome,
            error_code="", error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None,
            custom=None):
@@ -72,7 +83,7 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
                                   secret_values),
             outcome=outcome,
             error_code=error_code,
-            error_message=(error_message or "")[:500],
+            error_message=mask_values(error_message or "", secret_values)[:500],
             duration_ms=round(duration_ms, 3),
             ip=ip or None,
             user_agent=(user_agent or "")[:300],

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .audit import redact
+from .audit import mask_values, redact, secret_values_of
 from .models import Confirmation, ConfirmationPath, ConfirmationPolicy, ConfirmationStatus
 from .registry import Tool, ToolError
 
@@ -74,6 +74,9 @@ class Impact:
     tenant_id: int | None = None
     #: extra keys of the ``dry_run`` answer, so it still matches the tool's output schema
     result: dict = field(default_factory=dict)
+    #: whether this call is destructive, when the tool knows better than its flag (a blueprint
+    #: plan that touches production or creates many devices: True; a harmless one: False)
+    destructive: bool | None = None
 
     def as_dict(self) -> dict:
         return {"summary": self.summary, "counts": self.counts, "objects": self.objects,
@@ -140,7 +143,8 @@ def deletion_impact(obj, *, verb: str = "deletes") -> Impact:
 
 
 def generic_impact(tool: Tool, args: dict) -> Impact:
-    shown = json.dumps(redact(args, tool.secret_fields), ensure_ascii=False, default=str)
+    shown = json.dumps(mask_values(redact(args, tool.secret_fields), secret_values_of(tool, args)),
+                       ensure_ascii=False, default=str)
     if len(shown) > 600:
         shown = shown[:600] + "…"
     tenant_id = args.get("tenant_id") if isinstance(args.get("tenant_id"), int) else None
@@ -161,7 +165,7 @@ def requires_confirmation(tool: Tool, principal, impact: Impact | None) -> bool:
     rows = {p.tenant_id: p for p in ConfirmationPolicy.objects.filter(tenant_id__in=tenants)}
     policies = [rows.get(t) or ConfirmationPolicy(tenant_id=t) for t in tenants] or [ConfirmationPolicy()]
     for policy in policies:
-        if policy.requires(tool):
+        if policy.requires(tool, impact.destructive if impact is not None else None):
             return True
         if policy.impact_threshold and impact is not None and impact.objects > policy.impact_threshold:
             return True
@@ -191,12 +195,14 @@ def ask(*, tool: Tool, principal, args: dict, impact: Impact, path: str, call_id
     """Record a pending confirmation; returns the raw single-use token (only its hash is kept)."""
     raw = secrets.token_urlsafe(24)
     user = principal.user if getattr(principal.user, "pk", None) else None
+    known = secret_values_of(tool, args)  # e.g. a password typed into a command: never stored
     Confirmation.objects.create(
         token_hash=_hash(raw), expires=timezone.now() + timedelta(seconds=ttl()), user=user,
         username=getattr(user, "username", "") or "", caller=caller_digest(principal),
         tenant_id=impact.tenant_id, tool=tool.name,
-        arguments=redact({k: v for k, v in args.items() if k not in META_ARGS}, tool.secret_fields),
-        arguments_digest=arguments_digest(tool, args), impact=impact.as_dict(), impact_text=impact.summary[:1000],
+        arguments=mask_values(redact({k: v for k, v in args.items() if k not in META_ARGS}, tool.secret_fields), known),
+        arguments_digest=arguments_digest(tool, args), impact=mask_values(impact.as_dict(), known),
+        impact_text=mask_values(impact.summary, known)[:1000],
         path=path, request_call_id=call_id,
     )
     return raw

@@ -161,12 +161,14 @@ class ConfirmationPolicy(TenantOwned):
         if errors:
             raise ValidationError(errors)
 
-    def requires(self, tool) -> bool:
+    def requires(self, tool, destructive: bool | None = None) -> bool:
+        """``destructive``: this call's own answer (``Impact.destructive``), else the tool's flag."""
         if tool.read_only:
             return False
         if tool.name in self.extra_tools:
             return True
-        return bool(self.confirm_destructive and tool.destructive and tool.name not in self.exempt_tools)
+        destructive = tool.destructive if destructive is None else destructive
+        return bool(self.confirm_destructive and destructive and tool.name not in self.exempt_tools)
 
 
 class ConfirmationStatus(models.TextChoices):

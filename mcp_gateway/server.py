@@ -362,6 +362,7 @@ def _handle(call: Call, *, token: str | None = None, rollback: bool = False):
                     if token is not None:
                         confirm.consume(token, tool=tool, principal=call.principal, args=call.args,
                                         call_id=call.call_id)
+                        ctx.extra["confirmed"] = True  # the user said yes to this call's impact
                     result = tool.handler(ctx, call.clean)
                     if rollback:
                         transaction.set_rollback(True)
@@ -413,7 +414,7 @@ def _finish(call: Call, result, error: ToolError | None, outcome: str | None = N
     audit.record(
         call_id=call.call_id, principal=call.principal if call.principal is not None else call.env.principal,
         tool_name=call.tool.name, arguments=call.args, secret_fields=call.tool.secret_fields,
-        secret_values=_secret_values(call.tool, call.args), outcome=outcome,
+        secret_values=audit.secret_values_of(call.tool, call.args), outcome=outcome,
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - call.started) * 1000, ip=call.env.ip, user_agent=call.env.user_agent,
         transport=call.env.transport, tenant_id=tenant_id, custom=call.tool.custom,
@@ -430,16 +431,6 @@ def _raise_if_unavailable(exc: Exception) -> None:
     if dependency:
         logger.warning("MCP request failed: %s unreachable (%s)", dependency, type(exc).__name__)
         raise MCPError(UNAVAILABLE, outage_message(dependency), {"dependency": dependency, "retry_after": RETRY_AFTER}) from None
-
-
-def _secret_values(tool: Tool, args) -> set:
-    if tool.secret_values is None or not isinstance(args, dict):
-        return set()
-    try:
-        return set(tool.secret_values(args) or ())
-    except Exception:  # noqa: BLE001 - e.g. bad arguments: the call failed anyway; audit what we can
-        logger.warning("could not look up the secret values of a %s call", tool.name, exc_info=True)
-        return set()
 
 
 def _attempt(call: Call, token: str | None = None):

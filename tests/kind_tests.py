@@ -70,7 +70,12 @@ class KindTests:
         from mcp_gateway.server import CallerEnv, execute
 
         env = CallerEnv(principal=Principal(user, via="api_key"), ip="127.0.0.1", user_agent="pytest")
-        return execute(registry.get(f"{self.kind}_{tool}"), args, env)
+        result, is_error = execute(registry.get(f"{self.kind}_{tool}"), args, env)
+        if is_error and result["error"]["code"] == "CONFIRMATION_REQUIRED":  # deletes ask first: the user says yes
+            assert tool == "delete", result
+            result, is_error = execute(registry.get(f"{self.kind}_{tool}"),
+                                       {**args, "confirm_token": result["error"]["details"]["confirm_token"]}, env)
+        return result, is_error
 
     def entries(self, obj):
         return LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(type(obj)), object_pk=str(obj.pk))

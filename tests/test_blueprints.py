@@ -395,7 +395,7 @@ def test_select_devices_creates_missing_devices_with_addresses(operator_a, tenan
 def test_custom_tool_of_kind_blueprint(operator_a, tenant_a):
     """A custom MCP tool declared as a preset use_blueprint: its definition is checked against the
     blueprint's parameters; its Test is the dry run (the tool itself is served by the gateway as
-    any custom tool, with dry_run and confirm arguments)."""
+    any custom tool, with the gateway's dry_run and confirmation)."""
     from inventory.mesh.models import Mesh
     from mcp_gateway.custom.models import CustomTool
     from mcp_gateway.custom.provider import Row, as_tool
@@ -423,4 +423,8 @@ def test_custom_tool_of_kind_blueprint(operator_a, tenant_a):
     obj = CustomTool.objects.get(pk=r.json()["id"])
     served = as_tool(Row(obj.pk, obj.tenant_id, obj.name, obj.title, obj.description, obj.kind, obj.parameters,
                          obj.definition, tuple(obj.allowed_roles), frozenset(), obj.version))
-    assert {"servers", "dry_run", "confirm"} <= set(served.input_schema["properties"]) and served.destructive
+    # over MCP the gateway adds dry_run (the plan, from the tool's impact) and confirm_token
+    assert "servers" in served.input_schema["properties"] and served.destructive and served.impact is not None
+    from mcp_gateway.server import mcp_tool
+
+    assert {"servers", "dry_run", "confirm_token"} <= set(mcp_tool(served).input_schema["properties"])

@@ -19,11 +19,12 @@ import stat
 import sys
 import urllib.request
 
+import anyio
 import pytest
 
 from tests import mesh_lab
 from tests.test_jobs_support import one_worker, wait_job  # noqa: F401
-from tests.test_mcp_support import api_key, call, mcp_client, run
+from tests.test_mcp_support import api_key, call, confirmed, mcp_client, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,7 +133,7 @@ def test_webserver_cluster_on_three_machines(lab, one_worker, server, tenant_a, 
             assert "steps[0] (a).action: unknown action 'reboot_all'" in bad["error"]["details"]["document"][0]
             mine, err = await call(mcp, "blueprint_import", {"name": "webserver-cluster", "new_name": "my-web"})
             assert not err and mine["source"] == "private" and mine["origin"] == "official:webserver-cluster@1.0.0"
-            gone, err = await call(mcp, "blueprint_delete", {"id": mine["id"]})
+            gone, err = await confirmed(mcp, "blueprint_delete", {"id": mine["id"]})
             assert not err and gone["deleted"]
             bad, err = await call(mcp, "use_blueprint", {"name": "webserver-cluster", "dry_run": True,
                                                          "params": {**params, "count": 0}})
@@ -142,10 +143,13 @@ def test_webserver_cluster_on_three_machines(lab, one_worker, server, tenant_a, 
             assert not err, plan
             assert plan["plan"]["confirmation_required"], "the devices are in production"
             assert [c["target"] for c in plan["plan"]["steps"][0]["unchanged"]] == ["node1", "node2", "node3"]
-            refused, err = await call(mcp, "use_blueprint", {"name": "webserver-cluster", "params": params})
-            assert err and refused["error"]["code"] == "CONFLICT" and "confirmation" in refused["error"]["message"]
+            assert "confirm" not in plan and "in production" in plan["impact"]["summary"]
+            # a plan touching production asks first (the gateway's confirmation); nothing runs yet
+            asked, err = await call(mcp, "use_blueprint", {"name": "webserver-cluster", "params": params})
+            assert err and asked["error"]["code"] == "CONFIRMATION_REQUIRED", asked
+            assert not await anyio.to_thread.run_sync(BlueprintRun.objects.exists)
             started, err = await call(mcp, "use_blueprint", {"name": "webserver-cluster", "params": params,
-                                                             "confirm": plan["confirm"]})
+                                                             "confirm_token": asked["error"]["details"]["confirm_token"]})
             assert not err, started
             state["run"], state["job"] = started["run_id"], started["job_id"]
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.test_jobs_support import api, make_device, one_worker, ssh_server, wait_job  # noqa: F401
-from tests.test_mcp_support import api_key, call, mcp_client, mcp_server, run  # noqa: F401
+from tests.test_mcp_support import api_key, call, confirmed, mcp_client, mcp_server, run  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -196,7 +196,7 @@ def test_mcp_conversation_create_assign_test_provision_and_no_secret_anywhere(
             after = await finished(client, tested["compare_job_id"])
             assert after["result"]["summary"] == "unchanged"
             listed, err = await call(client, "secret_list", {})
-            removed, err = await call(client, "device_remove_role", {"device_id": device.pk, "role_id": role["id"]})
+            removed, err = await confirmed(client, "device_remove_role", {"device_id": device.pk, "role_id": role["id"]})
             assert not err and removed["removed"]
             return [role, secret, assigned, effective, tested, got, after, listed, status]
 

@@ -52,12 +52,20 @@ def test_command_with_the_device_password_is_masked_everywhere_but_runs_as_typed
     assert page.status_code == 200 and PASSWORD not in page.content.decode()
     # MCP: the job and the audit row
     env = CallerEnv(principal=Principal(operator_a, via="api_key"), ip="127.0.0.1")
-    result, is_error = execute(registry.get("command_execute"), {"device_id": device.pk, "command": COMMAND}, env)
+    from mcp_gateway.models import Confirmation
+    from tests.test_mcp_support import execute_confirmed
+
+    result, is_error = execute_confirmed(registry.get("command_execute"), {"device_id": device.pk, "command": COMMAND}, env)
     assert not is_error, result
     assert PASSWORD not in str(Job.objects.get(pk=result["job_id"]).params)
-    row = McpCall.objects.get(tool="command_execute")
+    row = McpCall.objects.get(tool="command_execute", outcome="ok")
     assert PASSWORD not in str(row.arguments) and "***" in row.arguments["command"]
     assert PASSWORD not in _raw("mcp_gateway_mcpcall", "arguments", row.pk)
+    # the question asked first (pending call row, confirmation row) holds no password either
+    pending = McpCall.objects.get(tool="command_execute", outcome="pending")
+    assert PASSWORD not in str(pending.arguments) + pending.error_message
+    asked = Confirmation.objects.get(tool="command_execute")
+    assert PASSWORD not in str(asked.arguments) + str(asked.impact) + asked.impact_text and "***" in asked.impact_text
     # refused calls are masked too
     result, is_error = execute(registry.get("command_execute"), {"device_id": device.pk, "command": COMMAND, "timeout": 0}, env)
     assert is_error

@@ -355,10 +355,9 @@ def test_command_tool_runs_jobs_on_the_callers_devices_only(mcp_server, one_work
 
     async def body():
         async with mcp_client(mcp_server.url, key) as client:
-            # a command tool is destructive unless declared otherwise: the user confirms it first
+            # declared "destructive": false, so it runs without asking (the default, true, asks first:
+            # test_declared_destructive_command_asks_first)
             data, err = await call(client, "restart_nginx", {"datacenter": dc_a.pk, "service": "nginx"})
-            assert err and data["error"]["code"] == "CONFIRMATION_REQUIRED", data
-            data, err = await confirmed(client, "restart_nginx", {"datacenter": dc_a.pk, "service": "nginx"})
             assert not err, data
             assert data["count"] == 1 and data["jobs"][0]["device"] == "a-web"
             # B's datacenter: the selector finds nothing the caller may run jobs on
@@ -506,3 +505,26 @@ def test_admin_pages_are_tenant_scoped_and_test_renders(client, make_user, tenan
     assert "a-web1" in result and "b-web1" not in result
     refused = client.post(f"/admin/mcp_gateway/customtool/{mine.pk}/test/", {"params": '{"datacenter": "x"}'})
     assert "INVALID_PARAMS" in refused.content.decode()
+
+
+def test_declared_destructive_command_asks_first(mcp_server, tenant_a, make_user):
+    """A command tool is destructive unless declared otherwise: MCP asks for confirmation before
+    any job starts."""
+    from inventory.jobs.models import Job
+    from inventory.models import Datacenter
+
+    dc = Datacenter.objects.create(tenant=tenant_a, name="a-dc")
+    key = api_key(make_user("cmd_ask", {tenant_a: "operator"}))
+    definition = {k: v for k, v in RESTART["definition"].items() if k != "destructive"}
+    assert rest(mcp_server.url, key, "POST", "/api/mcp/tools/",
+                json={**RESTART, "name": "restart_asking", "definition": definition}).status_code == 201
+
+    async def body():
+        async with mcp_client(mcp_server.url, key) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert tools["restart_asking"].annotations.destructive_hint is True
+            return await call(client, "restart_asking", {"datacenter": dc.pk, "service": "nginx"})
+
+    data, err = run(body)
+    assert err and data["error"]["code"] == "CONFIRMATION_REQUIRED" and data["error"]["details"]["confirm_token"], data
+    assert not Job.objects.exists()

@@ -129,7 +129,8 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
 
     from django.utils import timezone
 
-    assert isinstance(row.call_id, uuid.UUID) and set(row.arguments) == {"id"} and isinstance(row.arguments["id"], int)
+    assert isinstance(row.call_id, uuid.UUID) and set(row.arguments) == {"id", "confirm_token"} and isinstance(row.arguments["id"], int)
+    assert row.arguments["confirm_token"] == "***"  # the token's value is never stored
     assert timezone.now() - timedelta(minutes=5) < row.created <= timezone.now()
     assert row.served_by and row.transport == "http" and row.username == admin.username
 

@@ -14,6 +14,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HOSTS = ["127.78.0.2", "127.78.0.5"]
 
 
+def same_broker(worker) -> dict:
+    """The server sends jobs where the worker listens (no REDIS_URL: the embedded broker)."""
+    return {"REDIS_URL": ""} if worker.broker == "filesystem" else {}
+
+
 @pytest.fixture(scope="module")
 def listeners():
     ports = [free_port_on(HOSTS) for _ in range(2)]
@@ -42,7 +47,7 @@ def test_scan_with_progress_callback_then_final_result(worker, listeners, tenant
                                                                "wait": 60}, progress_callback=on_progress)
             return result.structured_content, result.is_error
 
-    with UvicornServer(workers=1) as server:
+    with UvicornServer(workers=1, env=same_broker(worker)) as server:
         out, err = run(body, server.url)
     assert not err, out
     assert out["status"] == "succeeded" and out["job"]["status"] == "succeeded", (out, worker.output())
@@ -67,7 +72,7 @@ def test_without_progress_token_answers_at_once_and_job_get_waits(worker, listen
         async with mcp_client(url, who) as client:
             return await call(client, "job_get", {"id": job_id, "wait": wait})
 
-    with UvicornServer(workers=1) as server:
+    with UvicornServer(workers=1, env=same_broker(worker)) as server:
         out, err = run(start, server.url)
         assert not err and out["status"] == "queued" and "job" not in out, out  # today's answer: the id at once
         job = out["job_id"]

@@ -58,6 +58,17 @@ async def confirmed(client, name: str, args: dict | None = None):
     return data, is_error
 
 
+def execute_confirmed(tool, args: dict, env):
+    """In-process ``server.execute`` as a user who confirms: a CONFIRMATION_REQUIRED answer is
+    followed by the same call with its confirm_token."""
+    from mcp_gateway.server import execute
+
+    result, is_error = execute(tool, args, env)
+    if is_error and result["error"]["code"] == "CONFIRMATION_REQUIRED":
+        result, is_error = execute(tool, {**args, "confirm_token": result["error"]["details"]["confirm_token"]}, env)
+    return result, is_error
+
+
 def api_key(user, *, scopes=(), tenant=None, name="test key") -> str:
     from oauth.models import ApiKey
 

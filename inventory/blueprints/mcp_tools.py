@@ -77,7 +77,7 @@ def blueprint_import(ctx: ToolContext, args: dict) -> dict:
     return services.blueprint_view(bp, full=True)
 
 
-def use_blueprint(ctx: ToolContext, args: dict) -> dict:
+def _use(ctx: ToolContext, args: dict, *, dry_run: bool) -> dict:
     from . import documents
 
     params = dict(args.get("params") or {})
@@ -87,16 +87,37 @@ def use_blueprint(ctx: ToolContext, args: dict) -> dict:
     except Exception:  # noqa: BLE001 - not found: the call fails below; record no values at all
         args["params"] = {k: documents.MASK for k in params}
     result = services.use(ctx.principal, args["name"], params, source=args.get("source"),
-                          version=args.get("version"), tenant=args.get("tenant"),
-                          dry_run=args.get("dry_run", False), confirm=args.get("confirm", ""))
+                          version=args.get("version"), tenant=args.get("tenant"), dry_run=dry_run,
+                          confirmed=bool(ctx.extra.get("confirmed")))
     ctx.extra["tenant_id"] = result["tenant"]["id"]
-    if result.get("dry_run"):
-        plan = result["plan"]
-        result["message"] = (f"Plan: {plan['changes']} change(s) in {len(plan['steps'])} steps; nothing changed. "
-                             + (f"Confirmation needed ({'; '.join(plan['confirmation_reasons'])}): run again with "
-                                f"dry_run=false and confirm={result['confirm']!r}." if plan["confirmation_required"]
-                                else "Run again with dry_run=false to apply it."))
     return result
+
+
+def use_blueprint(ctx: ToolContext, args: dict) -> dict:
+    return _use(ctx, args, dry_run=False)
+
+
+def use_blueprint_impact(ctx: ToolContext, args: dict):
+    """The plan, without changing anything: the gateway's dry_run answer and the confirmation's
+    text (see :func:`plan_impact`)."""
+    return plan_impact(_use(ctx, dict(args), dry_run=True))
+
+
+def plan_impact(result: dict):
+    """A dry run's answer as the gateway's Impact. A plan that creates many devices or touches
+    devices in production is destructive (the gateway asks first); any other plan runs at once."""
+    from mcp_gateway.confirm import Impact
+
+    result = dict(result)
+    result.pop("confirm", None)  # REST's token; over MCP the gateway's confirmation replaces it
+    plan, bp = result["plan"], result["blueprint"]
+    summary = (f"runs blueprint {bp['name']} {bp['version']} ({bp['source']}) in tenant {result['tenant']['name']}: "
+               f"{plan['changes']} change(s) in {len(plan['steps'])} steps")
+    if plan["confirmation_required"]:
+        summary += " (" + "; ".join(plan["confirmation_reasons"]) + ")"
+    result["message"] = f"Plan: {plan['changes']} change(s) in {len(plan['steps'])} steps; nothing changed."
+    return Impact(summary=summary, objects=max(1, plan["changes"]), tenant_id=result["tenant"]["id"],
+                  result=result, destructive=bool(plan["confirmation_required"]))
 
 
 def blueprint_run_get(ctx: ToolContext, args: dict) -> dict:
@@ -155,14 +176,13 @@ for tool in [
                      "parameter), then planned: the concrete changes (devices, roles, variables and secrets by name, "
                      "mesh changes, provisioning runs). dry_run=true returns the plan and changes nothing: do that "
                      "first and show it. Otherwise a job runs the plan step by step (follow it with "
-                     "blueprint_run_get); plans that create many devices or change devices in production need "
-                     "confirm=<the token the dry run returned>. Re-running with the same parameters changes nothing "
-                     "new.",
-         group=GROUP, action=Action.EXECUTE, handler=use_blueprint, open_world=True, destructive=True,
+                     "blueprint_run_get); plans that create many devices or change devices in production ask for "
+                     "confirmation first. Re-running with the same parameters changes nothing new.",
+         group=GROUP, action=Action.EXECUTE, handler=use_blueprint, impact=use_blueprint_impact, open_world=True,
+         destructive=True,
          input_schema=_obj({"name": {"type": "string", "maxLength": 100}, "params": {"type": "object"},
-                            "source": SOURCE, "version": {"type": "string", "maxLength": 40}, "tenant": TENANT,
-                            "dry_run": {"type": "boolean", "default": False},
-                            "confirm": {"type": "string", "maxLength": 64}}, ["name"])),
+                            "source": SOURCE, "version": {"type": "string", "maxLength": 40}, "tenant": TENANT},
+                           ["name"])),
     Tool(name="blueprint_run_get", title="Get a blueprint run",
          description="A blueprint run: status, job progress, per-step results (changes made, unchanged, error), "
                      "outputs, parameters (secrets masked) and the plan; can_resume after a failure.",

@@ -218,9 +218,10 @@ def _check_params(doc: dict, params) -> dict:
 
 
 def use(principal: Principal, name: str, params=None, *, source=None, version=None, tenant=None,
-        dry_run: bool = False, confirm: str = "") -> dict:
+        dry_run: bool = False, confirm: str = "", confirmed: bool = False) -> dict:
     """Validate the parameters, plan; dry run: the plan (and a confirm token when the plan
-    needs confirmation); otherwise queue the job that runs it (a BlueprintRun records it)."""
+    needs confirmation); otherwise queue the job that runs it (a BlueprintRun records it).
+    ``confirmed``: the caller's confirmation was taken another way (the MCP gateway's)."""
     tenant_obj = None
     if tenant not in (None, ""):
         tenant_obj = _tenant(principal, tenant, Action.VIEW, "this tenant")
@@ -242,7 +243,7 @@ def use(principal: Principal, name: str, params=None, *, source=None, version=No
         if plan["confirmation_required"]:
             result["confirm"] = token
         return result
-    if plan["confirmation_required"] and not constant_time_compare(confirm or "", token):
+    if plan["confirmation_required"] and not confirmed and not constant_time_compare(confirm or "", token):
         raise ConfirmationRequired(
             "This plan needs confirmation (" + "; ".join(plan["confirmation_reasons"]) + "). Review it with "
             "dry_run=true and run again with the confirm token it returns"

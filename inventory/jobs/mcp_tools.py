@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mcp_gateway.registry import InvalidParams, Tool, ToolContext, register
+from mcp_gateway.registry import Conflict, InvalidParams, Tool, ToolContext, register
 from mcp_gateway.schema import serializer_schema
 from mcp_gateway.tools.factories import fk_renames, only_fields, page_arguments, paged
 
@@ -114,10 +114,7 @@ def job_cancel_impact(ctx: ToolContext, args: dict):
 
     from mcp_gateway.confirm import Impact
 
-    try:
-        job = services.get_for(ctx.principal, services.Job, args["id"], Action.EXECUTE)
-    except drf.NotFound as exc:
-        raise NotFound(str(exc.detail)) from None
+    job = services.get_for(ctx.principal, services.Job, args["id"], Action.EXECUTE)
     if job.status in services.FINISHED:
         raise Conflict(f"Job {job.pk} has already finished ({job.status}).")
     verb = "cancels" if job.status == JobStatus.QUEUED else "asks to stop"

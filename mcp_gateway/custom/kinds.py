@@ -18,8 +18,8 @@ the devices a selector matches::
      "max_devices": 10, "timeout": 60, "destructive": true}
 
 ``blueprint``: a preset ``use_blueprint`` (inventory.blueprints): the blueprint, fixed parameters
-and the tool's parameters mapped onto the blueprint's; the tool also takes ``dry_run`` and
-``confirm`` (the blueprint's confirmation rule applies as for ``use_blueprint``)::
+and the tool's parameters mapped onto the blueprint's; as for ``use_blueprint``, the gateway's
+``dry_run`` answers the plan and a destructive plan asks for confirmation first::
 
     {"blueprint": "webserver-cluster", "source": "official",   # source, version: optional
      "preset": {"tag": "web", "listen_port": 80},             # fixed blueprint parameters
@@ -308,13 +308,6 @@ def _blueprint_definition(definition: dict, parameters: dict) -> dict:
             "preset": preset, "params": mapping}
 
 
-BLUEPRINT_ARGUMENTS = {
-    "dry_run": {"type": "boolean", "default": False, "description": "Only return the plan (nothing changes)."},
-    "confirm": {"type": "string", "maxLength": 64,
-                "description": "The confirm token of the dry run, for plans that need confirmation."},
-}
-
-
 def blueprint_call(definition: dict, args: dict) -> dict:
     """use_blueprint's arguments for a call of a blueprint tool."""
     params = dict(definition.get("preset") or {})
@@ -322,5 +315,4 @@ def blueprint_call(definition: dict, args: dict) -> dict:
         if param in args:
             params[target] = args[param]
     return {"name": definition["blueprint"], "params": params, "source": definition.get("source"),
-            "version": definition.get("version"), "dry_run": bool(args.get("dry_run")),
-            "confirm": args.get("confirm", "")}
+            "version": definition.get("version")}

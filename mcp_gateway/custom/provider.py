@@ -127,11 +127,7 @@ def _build(row: Row) -> Tool:
         return Tool(**common, handler=_query_handler(row, target), output_schema=target.output_schema,
                     read_only=True, idempotent=True)
     if row.kind == ToolKind.BLUEPRINT:
-        from .kinds import BLUEPRINT_ARGUMENTS
-
-        schema = dict(row.parameters)
-        schema["properties"] = {**BLUEPRINT_ARGUMENTS, **(schema.get("properties") or {})}
-        return Tool(**{**common, "input_schema": schema}, handler=_blueprint_handler(row), destructive=True,
+        return Tool(**common, handler=_blueprint_handler(row), impact=_blueprint_impact(row), destructive=True,
                     open_world=True)
     return Tool(**common, handler=_command_handler(row), output_schema=with_error(COMMAND_OUTPUT),
                 destructive=row.definition.get("destructive", True), open_world=True)
@@ -204,9 +200,22 @@ def _blueprint_handler(row: Row):
 
         inner = _context(ctx, row, Action.EXECUTE)
         call = blueprint_call(row.definition, args)
-        return services.use(inner.principal, call.pop("name"), call.pop("params"), tenant=row.tenant_id, **call)
+        # dry_run: the admin's and REST's Test of the tool (over MCP the gateway answers dry runs)
+        return services.use(inner.principal, call.pop("name"), call.pop("params"), tenant=row.tenant_id,
+                            dry_run=bool(args.get("dry_run")), confirmed=bool(ctx.extra.get("confirmed")), **call)
 
     return handler
+
+
+def _blueprint_impact(row: Row):
+    """The plan of the preset use_blueprint (as ``use_blueprint``'s impact)."""
+
+    def impact(ctx: ToolContext, args: dict):
+        from inventory.blueprints.mcp_tools import plan_impact
+
+        return plan_impact(_blueprint_handler(row)(ctx, {**args, "dry_run": True}))
+
+    return impact
 
 
 def preview_command(principal: Principal, row: Row, args: dict) -> dict:
