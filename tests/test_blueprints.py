@@ -424,3 +424,22 @@ def test_custom_tool_of_kind_blueprint(operator_a, tenant_a):
     served = as_tool(Row(obj.pk, obj.tenant_id, obj.name, obj.title, obj.description, obj.kind, obj.parameters,
                          obj.definition, tuple(obj.allowed_roles), frozenset(), obj.version))
     assert {"servers", "dry_run", "confirm"} <= set(served.input_schema["properties"]) and served.destructive
+
+
+def test_a_run_cancelled_before_it_started_can_be_resumed(operator_a, tenant_a):
+    from inventory.blueprints.models import BlueprintRun
+
+    tagged(tenant_a, ["n1"])
+    client = api(operator_a)
+    assert client.post("/api/blueprints/", {"document": doc()}, format="json").status_code == 201
+    started = client.post("/api/blueprints/use/", {"name": "app-stack", "params": {"tag": "web", "token": "tok-123456"}}, format="json")
+    assert started.status_code == 202, started.content
+    again = client.post("/api/blueprints/use/", {"name": "app-stack", "params": {"tag": "web", "token": "tok-123456"}}, format="json")
+    assert again.status_code == 409 and "already running" in again.json()["detail"]
+    job_id = started.json()["job_id"]
+    assert client.post(f"/api/jobs/{job_id}/cancel/", format="json").status_code in (200, 202)
+    run = client.get(f"/api/blueprint-runs/{started.json()['run_id']}/").json()
+    assert run["status"] == "cancelled" and run["can_resume"] is True
+    r = client.post(f"/api/blueprint-runs/{run['id']}/resume/", format="json")
+    assert r.status_code == 202 and r.json()["status"] == "queued" and len(r.json()["jobs"]) == 2
+    assert BlueprintRun.objects.get(pk=run["id"]).job_id != job_id

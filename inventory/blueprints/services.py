@@ -303,6 +303,15 @@ def get_run(principal: Principal, pk) -> BlueprintRun:
         raise exceptions.NotFound(f"No blueprint run with id {pk!r}.") from None
 
 
+def effective_status(run: BlueprintRun) -> str:
+    """The run's status; a run whose job ended without it (cancelled before it started, or a
+    worker that gave up) takes the job's."""
+    job = run.job
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and job is not None and job.is_finished:
+        return RunStatus.SUCCEEDED if job.status == "succeeded" else job.status
+    return run.status
+
+
 def resume(principal: Principal, pk) -> BlueprintRun:
     """Continue a failed (or cancelled) run at its first step that did not succeed."""
     run = get_run(principal, pk)
@@ -310,8 +319,9 @@ def resume(principal: Principal, pk) -> BlueprintRun:
         raise forbidden(principal, Action.EXECUTE, "blueprint runs in this tenant")
     with transaction.atomic():
         locked = BlueprintRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
-            raise Conflict(f"Run {run.pk} is {locked.status}; only a failed or cancelled run can be resumed.")
+        status = effective_status(locked)
+        if status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+            raise Conflict(f"Run {run.pk} is {status}; only a failed or cancelled run can be resumed.")
         locked.status, locked.error = RunStatus.QUEUED, ""
         locked.save()
         _job(principal, locked)
@@ -320,13 +330,14 @@ def resume(principal: Principal, pk) -> BlueprintRun:
 
 def run_view(run: BlueprintRun) -> dict:
     job = run.job
+    status = effective_status(run)
     return {"id": run.pk, "blueprint": run.blueprint_name, "source": run.source, "version": run.version,
-            "tenant": run.tenant_id, "status": run.status, "params": run.params, "plan": run.plan,
+            "tenant": run.tenant_id, "status": status, "params": run.params, "plan": run.plan,
             "steps": run.results, "outputs": run.outputs, "error": run.error,
             "job": {"id": job.pk, "status": job.status, "progress": job.progress, "step": job.step} if job else None,
             "jobs": run.jobs, "created_by": run.created_by.get_username() if run.created_by else None,
             "created": run.created.isoformat() if run.created else None,
-            "can_resume": run.status in (RunStatus.FAILED, RunStatus.CANCELLED)}
+            "can_resume": status in (RunStatus.FAILED, RunStatus.CANCELLED)}
 
 
 def blueprint_view(bp: Blueprint, full: bool = False) -> dict:
