@@ -97,3 +97,11 @@ async def application(scope, receive, send):
             if path in paths:
                 return await app(scope, receive, send)
     return await django_app(scope, receive, send)
+
+
+if settings.TRUSTED_PROXIES:
+    # X-Forwarded-For/-Proto only from these addresses: the client IP in rate limits, audit rows
+    # and logs is otherwise the TCP peer (uvicorn runs with --no-proxy-headers)
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E402
+
+    application = ProxyHeadersMiddleware(application, trusted_hosts=settings.TRUSTED_PROXIES)

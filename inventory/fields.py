@@ -12,6 +12,7 @@ raises :class:`DecryptionError`: ciphertext is never handed out as if it were th
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 
@@ -20,6 +21,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import models
+
+#: the largest object id (PostgreSQL bigint); larger ids are a 404 or a field error, never a database error
+MAX_ID = 2**63 - 1
 
 KEY_FILE_NAME = "field_encryption_keys"
 
@@ -121,3 +125,14 @@ def encrypted_fields():
         names = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
         if names:
             yield model, names
+
+
+class BoundedJSONDecoder(json.JSONDecoder):
+    """A JSON decoder that turns nesting deeper than Python's recursion limit into an ordinary
+    decode error (form fields answer "Enter a valid JSON.", not a 500)."""
+
+    def decode(self, s, *args, **kwargs):
+        try:
+            return super().decode(s, *args, **kwargs)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deep", s, 0) from None

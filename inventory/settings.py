@@ -47,6 +47,10 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS", default=[f"{_public.scheme}://{_public.netloc}"]
 )
+#: addresses (or CIDRs) of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are
+#: believed (inventory/asgi.py); empty: none, the client is the TCP peer. Run uvicorn with
+#: --no-proxy-headers: its own default believes 127.0.0.1.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
@@ -139,8 +143,11 @@ elif env.bool("DATABASE_POOL", default=False) and env.int("DATABASE_POOL_MAX_SIZ
     # PostgreSQL in the ASGI web process (inventory/asgi.py turns DATABASE_POOL on): a psycopg
     # pool per process. Set DATABASE_POOL=off behind PgBouncer.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses pools with persistent connections
+    # timeout: how long a request waits for a connection; with PostgreSQL down it is what a
+    # request waits before its 503 (inventory/outages.py)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8), "timeout": 10,
+        "min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
     }
 else:
     # PostgreSQL elsewhere (Celery workers, management commands): persistent connections.
@@ -154,13 +161,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     # in transaction mode).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=2))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # an unreachable server is reported within this many seconds (a 503), not after the OS's ~2 min
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "inventory.runtime.redis_cache.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": "cache"}}  # clear() deletes these keys only: the broker's share the database
+                          "KEY_PREFIX": "cache",  # clear() deletes these keys only: the broker's share the database
+                          # an unreachable Redis answers within a bounded time (503, not a hang)
+                          "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 5}}}
 else:
     CACHES = {
         "default": {
@@ -183,11 +195,14 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
+# The broker: CELERY_BROKER_URL if set (a broker apart from the cache), else REDIS_URL, else embedded.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+if env.str("CELERY_BROKER_URL", default="") or REDIS_URL:
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
     # JOBS_VISIBILITY_TIMEOUT: an override (tests of crash redelivery use a short one)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("JOBS_VISIBILITY_TIMEOUT", default=0) or JOB_HARD_TIME_LIMIT + 600}
+        "visibility_timeout": env.int("JOBS_VISIBILITY_TIMEOUT", default=0) or JOB_HARD_TIME_LIMIT + 600,
+        "socket_connect_timeout": 2}
 else:
     # Embedded default: a broker that needs no server (kombu's filesystem transport).
     from inventory.broker import EMBEDDED_BROKER_URL, embedded_broker_options

@@ -9,16 +9,15 @@
 """
 
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 
+from inventory.health import healthz, readyz
 
-def healthz(request):
-    return JsonResponse({"status": "ok"})
-
+handler500 = "inventory.outages.server_error"  # outages (database, cache, broker) answer 503
 
 urlpatterns = [
     path("healthz", healthz),
+    path("readyz", readyz),
     path("admin/", admin.site.urls),
     path("api/jobs/", include("inventory.jobs.urls")),
     path("api/mesh/", include("inventory.mesh.urls")),

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 
 
-from inventory.admin.base import TenantScopedAdmin
+from inventory.admin.base import TenantScopedAdmin, TenantSettingsAdmin
 from inventory.tenancy import Action, Principal
 
 from .models import McpCall, ToolGroupPolicy
@@ -70,31 +70,11 @@ class ToolGroupPolicyForm(forms.ModelForm):
 
 
 @admin.register(ToolGroupPolicy)
-class ToolGroupPolicyAdmin(TenantScopedAdmin):
+class ToolGroupPolicyAdmin(TenantSettingsAdmin):
     """Tenant admins (manage) enable/disable tool groups per tenant, and per OAuth client."""
 
     form = ToolGroupPolicyForm
     list_display = ["tenant", "client_id", "mode", "enabled_groups", "disabled_groups"]
-
-    def has_add_permission(self, request, obj=None):
-        return self._can(request, Action.MANAGE)
-
-    def has_change_permission(self, request, obj=None):
-        return self._can(request, Action.MANAGE, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._can(request, Action.MANAGE, obj)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "tenant" and field is not None:
-            from inventory.models import Tenant
-
-            field.queryset = Tenant.objects.restrict(Principal.of(request), Action.MANAGE)
-        return field
-
-
-
 
 
 # --- custom tools ------------------------------------------------------------------------------

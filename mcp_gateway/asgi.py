@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from .auth import AuthGate, security_settings
 from .server import build_server, session_options
-from .sse_relay import SseRelay
+from .sse_relay import SseRelay, unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ def mounts():
     async def sse_endpoint(scope, receive, send):
         if scope["method"] != "GET":
             return await Response(status_code=405, headers={"Allow": "GET"})(scope, receive, send)
+        if relay.unavailable:  # started without Redis: stateless /mcp works, the SSE relay does not
+            return await unavailable_response(scope, receive, send)
         try:
             async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
                 await server.run(read_stream, write_stream, session_options(server))

@@ -40,8 +40,17 @@ def auth_kind(principal, transport: str) -> str:
     return via if via in AuthKind.values else AuthKind.API_KEY
 
 
-def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(), outcome, error_code="",
-           error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None, custom=None):
+def mask_values(value, secret_values):
+    """``value`` with every occurrence of a known secret value (a tool's ``secret_values(args)``,
+    e.g. a device's password typed into a command) replaced by ``REDACTED``."""
+    from inventory.jobs.masking import mask
+
+    return mask(value, secret_values, REDACTED) if secret_values else value
+
+
+def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(), secret_values=(), outcome,
+           error_code="", error_message="", duration_ms=0.0, ip=None, user_agent="", transport="http", tenant_id=None,
+           custom=None):
     """Write one McpCall row; never raises (an audit failure is logged, not shown to the client)."""
     try:
         user = getattr(principal, "user", None)
@@ -59,7 +68,8 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             client_name=(getattr(principal, "client_name", "") or "")[:255],
             transport=transport,
             tool=tool_name[:100],
-            arguments=redact(arguments if isinstance(arguments, dict) else {"_": arguments}, secret_fields),
+            arguments=mask_values(redact(arguments if isinstance(arguments, dict) else {"_": arguments}, secret_fields),
+                                  secret_values),
             outcome=outcome,
             error_code=error_code,
             error_message=(error_message or "")[:500],

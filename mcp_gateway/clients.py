@@ -123,7 +123,7 @@ def merge_into(path: Path, client: str, *, url: str | None = None, api_key: str 
         text = path.read_text() or "{}"
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ValueError(f"{path} is not valid JSON ({exc}); fix or move it first") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} does not hold a JSON object")

@@ -134,6 +134,9 @@ class Tool:
     open_world: bool = False
     atomic: bool = True
     secret_fields: frozenset[str] = frozenset()
+    #: known secret values the arguments may contain (e.g. a device's password typed into a
+    #: command), masked in the audit row whatever the call's outcome: (arguments) -> iterable of str
+    secret_values: Callable[[dict], object] | None = None
     visible: Callable[[Principal], bool] | None = None
     #: field name in services/serializers -> argument name, for the details of INVALID_PARAMS
     renames: dict[str, str] = field(default_factory=dict)
@@ -187,7 +190,7 @@ def tool_error(exc: Exception, tool: Tool | None = None) -> ToolError:
         return Forbidden(str(exc) or "You may not do that.")
     if isinstance(exc, APIException):  # e.g. inventory.services.common.Conflict (409)
         code = {400: "INVALID_PARAMS", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-                409: "CONFLICT"}.get(exc.status_code)
+                409: "CONFLICT", 503: "UNAVAILABLE"}.get(exc.status_code)
         if code:
             detail = exc.detail if isinstance(exc.detail, (dict, list)) else {}
             return ToolError(str(exc.detail) if not isinstance(exc.detail, (dict, list)) else "Request refused.",

@@ -24,6 +24,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from inventory.runtime import threads
+from inventory.outages import RETRY_AFTER, unavailable
+from inventory.outages import message as outage_message
 from inventory.tenancy import Principal
 
 from . import audit, list_changes
@@ -166,8 +168,27 @@ def validate_arguments(tool: Tool, args) -> None:
                 errors.setdefault(".".join([*path, name]), []).append("Unknown field.")
         else:
             errors.setdefault(".".join(path) or "non_field_errors", []).append(_message(err))
+    for path, value in _integers(args, ()):
+        if not -BIGINT <= value < BIGINT:  # whatever the schema says, the database holds no more
+            errors.setdefault(".".join(path), []).append(f"Ensure this value is between {-BIGINT} and {BIGINT - 1}.")
     if errors:
         raise InvalidParams("Invalid arguments.", errors)
+
+
+BIGINT = 2**63
+
+
+def _integers(value, path):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _integers(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _integers(item, (*path, str(index)))
 
 
 def _message(err) -> str:
@@ -222,17 +243,40 @@ def execute(tool: Tool, args, env: CallerEnv) -> tuple[dict, bool]:
             correlation_id.reset(token)
         result, is_error, error = _jsonable(result if result is not None else {}), False, None
     except Exception as exc:  # noqa: BLE001 - every failure becomes an isError result
+        if unavailable(exc):
+            raise  # an outage: a JSON-RPC error (call_tool), nothing to audit into a database that is down
         error = tool_error(exc, tool)
         result, is_error = error.as_dict(), True
     audit.record(
         call_id=call_id, principal=principal, tool_name=tool.name, arguments=args,
-        secret_fields=tool.secret_fields, outcome="error" if is_error else "ok",
+        secret_fields=tool.secret_fields, secret_values=_secret_values(tool, args), outcome="error" if is_error else "ok",
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - started) * 1000, ip=env.ip, user_agent=env.user_agent,
         transport=env.transport, tenant_id=(ctx.extra.get("tenant_id") or (traced[0] if traced else None)) if ctx else None,
         custom=tool.custom,
     )
     return result, is_error
+
+
+#: JSON-RPC error code of a dependency outage (implementation-defined server error range)
+UNAVAILABLE = -32001
+
+
+def _raise_if_unavailable(exc: Exception) -> None:
+    dependency = unavailable(exc)
+    if dependency:
+        logger.warning("MCP request failed: %s unreachable (%s)", dependency, type(exc).__name__)
+        raise MCPError(UNAVAILABLE, outage_message(dependency), {"dependency": dependency, "retry_after": RETRY_AFTER}) from None
+
+
+def _secret_values(tool: Tool, args) -> set:
+    if tool.secret_values is None or not isinstance(args, dict):
+        return set()
+    try:
+        return set(tool.secret_values(args) or ())
+    except Exception:  # noqa: BLE001 - e.g. bad arguments: the call failed anyway; audit what we can
+        logger.warning("could not look up the secret values of a %s call", tool.name, exc_info=True)
+        return set()
 
 
 def result_of(structured: dict, is_error: bool) -> types.CallToolResult:
@@ -261,7 +305,11 @@ def session_options(server: Server):
 def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -> Server:
     async def list_tools(ctx, params) -> types.ListToolsResult:
         env = env_getter(ctx)
-        tools = await run_sync(listed_tools, env)
+        try:
+            tools = await run_sync(listed_tools, env)
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
         list_changes.watch(getattr(ctx, "session", None), env, [t.name for t in tools])
         return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
 
@@ -272,7 +320,11 @@ def build_server(env_getter: Callable[[object], CallerEnv] = env_from_context) -
             tool = await run_sync(visible_tool, params.name, env)
         if tool is None:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
-        structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
+        try:
+            structured, is_error = await run_sync(execute, tool, params.arguments or {}, env)
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
         return result_of(structured, is_error)
 
     def input_schema(name: str):

@@ -81,27 +81,63 @@ class SseRelay:
     # --- the worker that holds a stream ----------------------------------------------------
     @contextlib.asynccontextmanager
     async def lifespan(self):
+        """Connect and subscribe in the background: the web process starts (REST, admin and
+        stateless MCP work) while Redis is unreachable; until it answers, the relay reports
+        itself :attr:`unavailable` and tries again with a growing delay."""
         if not self.redis_url:
             yield
             return
-        import redis.asyncio as redis
-
-        self.redis = redis.Redis.from_url(self.redis_url)
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(WORKER_CHANNEL.format(self.worker))
-        listener = asyncio.create_task(self._listen(pubsub))
-        refresher = asyncio.create_task(self._refresh())
+        connector = asyncio.create_task(self._connect())
         try:
             yield
         finally:
-            listener.cancel()
-            refresher.cancel()
-            for task in (listener, refresher, *self._tasks):
+            connector.cancel()
+            for task in (connector, *self._tasks):
                 with contextlib.suppress(BaseException):
                     await task
-            await pubsub.aclose()
-            await self.redis.aclose()
             self.redis = None
+
+    @property
+    def unavailable(self) -> bool:
+        """Redis is configured but not (yet, or no longer) connected."""
+        return bool(self.redis_url) and self.redis is None
+
+    async def _connect(self) -> None:
+        import redis.asyncio as redis
+
+        delay = 0.5
+        while True:
+            client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(WORKER_CHANNEL.format(self.worker))
+            except Exception as exc:  # noqa: BLE001 - unreachable: the relay stays unavailable
+                logger.warning("MCP SSE relay: Redis unreachable (%s); the legacy SSE transport is unavailable "
+                               "until it answers", exc)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+                continue
+            self.redis = client
+            logger.info("MCP SSE relay: listening on Redis")
+            for session_id in list(self.sse._read_stream_writers):  # opened while it was away
+                self.opened(session_id)
+            listener = asyncio.create_task(self._listen(pubsub))
+            refresher = asyncio.create_task(self._refresh())
+            try:
+                await asyncio.gather(listener, refresher)
+            finally:
+                listener.cancel()
+                refresher.cancel()
+                for task in (listener, refresher):
+                    with contextlib.suppress(BaseException):
+                        await task
+                self.redis = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
 
     def opened(self, session_id: uuid.UUID) -> None:
         if self.redis is not None:
@@ -205,6 +241,8 @@ class SseRelay:
     # --- any worker: a POST --------------------------------------------------------------
     async def _handle_post(self, scope, receive, send) -> None:
         session_id = _session_id(scope)
+        if session_id is not None and session_id not in self.sse._read_stream_writers and self.unavailable:
+            return await unavailable_response(scope, receive, send)
         if self.redis is None or session_id is None or session_id in self.sse._read_stream_writers:
             return await self.sse.handle_post_message(scope, receive, send)  # the SDK answers
         if scope["method"] != "POST":
@@ -241,6 +279,16 @@ class SseRelay:
             if record is not None:
                 return pickle.loads(record)
         return None
+
+
+async def unavailable_response(scope, receive, send) -> None:
+    """503: the legacy SSE transport needs Redis to relay between workers, and it is unreachable."""
+    from starlette.responses import JSONResponse
+
+    await JSONResponse(
+        {"error": "unavailable", "error_description": "The legacy SSE transport (/mcp/sse) is unavailable: Redis is "
+                                                      "unreachable. Use the Streamable HTTP endpoint /mcp."},
+        status_code=503, headers={"Retry-After": "5"})(scope, receive, send)
 
 
 def _session_id(scope) -> uuid.UUID | None:

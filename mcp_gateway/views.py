@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.views import APIView
 
+from inventory.api.pagination import MAX_OFFSET
 from inventory.tenancy import Action, Principal
 
 from . import clients
@@ -51,7 +52,7 @@ class McpCallSerializer(serializers.ModelSerializer):
 
 class AuditQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=50)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
     tool = serializers.CharField(max_length=100, required=False)
     user = serializers.CharField(max_length=150, required=False, help_text="Username.")
     client = serializers.CharField(max_length=255, required=False, help_text="OAuth client id or name.")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import re
+import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django import forms
@@ -141,10 +141,22 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+#: invisible characters that can make one text look like another (bidirectional overrides such as
+#: U+202E, zero-width joiners; category Cf) and line/paragraph separators
+_INVISIBLE = {"Cf", "Zl", "Zp"}
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without Unicode format (Cf) and control characters, which could disguise a name."""
+    return "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE and unicodedata.category(c) != "Cc")
+
+
 def validate_redirect_uri(uri) -> str:
     """https anywhere, or http on a loopback host (any port); no fragment, no userinfo."""
     if not isinstance(uri, str) or not uri or len(uri) > 2000 or any(c.isspace() for c in uri):
         raise RegistrationError("invalid_redirect_uri", "Each redirect URI must be a non-empty string without spaces.")
+    if strip_invisible(uri) != uri:
+        raise RegistrationError("invalid_redirect_uri", "A redirect URI must not contain invisible (format or control) characters.")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018  (raises on a bad port)
@@ -195,7 +207,7 @@ def clean_registration(data) -> dict:
     name = data.get("client_name", "")
     if not isinstance(name, str):
         raise RegistrationError("invalid_client_metadata", "client_name must be a string.")
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()[:100] or "Unnamed client"
+    name = strip_invisible(name).strip()[:100] or "Unnamed client"
     return {"name": name, "redirect_uris": " ".join(uris)}
 
 
@@ -214,8 +226,8 @@ def register(request):
     try:
         data = json.loads(request.body or b"null")
         fields = clean_registration(data)
-    except (ValueError, UnicodeDecodeError):
-        return _registration_error("invalid_client_metadata", "The body must be valid JSON.")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _registration_error("invalid_client_metadata", "The body must be valid JSON (and nested at most a few levels).")
     except RegistrationError as exc:
         return _registration_error(exc.error, exc.description)
     app = Application(
@@ -356,6 +368,8 @@ class ConsentView(AuthorizationView):
         redirect_uri = context.get("redirect_uri") or ""
         host = urlsplit(redirect_uri).hostname or ""
         context.update({
+            # a name stored before registration stripped invisible characters is shown without them
+            "client_name": strip_invisible(application.name) if application is not None else "",
             "title": "Authorize access",
             "site_header": "Infrastructure inventory",
             "unverified": application is not None and application.registration_source != "manual",

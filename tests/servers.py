@@ -55,6 +55,7 @@ class UvicornServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
+             "--no-proxy-headers",  # as in production: the app believes only TRUSTED_PROXIES
              "--loop", "inventory.runtime.serving:loop_factory"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )

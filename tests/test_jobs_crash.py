@@ -53,6 +53,12 @@ def check_completed_once(job_id, network):
     messages = [line.message for line in job.log_lines.all()]
     assert sum("died while running this job" in m for m in messages) == 1
     assert sum(m == "Finished: succeeded." for m in messages) == 1
+    # the second attempt resumed after the last batch the first one recorded: no host scanned twice
+    assert sum(m.startswith("Resuming the scan of 127.77.3.0/29 at 127.77.3.") for m in messages) == 1
+    assert sum(m.startswith("Scanning 127.77.3.0/29") for m in messages) == 1
+    for host in HOSTS:
+        assert sum(m.startswith(f"{host}: open ports") for m in messages) == 1, (host, messages)
+    assert job.result["hosts_found"] == 4 and sorted(job.result["hosts"]) == HOSTS and "resume" not in job.result
 
 
 @pytest.mark.parametrize("broker", brokers())

@@ -22,9 +22,10 @@ from django.contrib.admin.utils import NestedObjects, get_fields_from_path
 from django.core.paginator import Paginator
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import router
+from django.db import models, router
 from django.http import Http404
 
+from inventory.fields import BoundedJSONDecoder
 from inventory.models.base import TenantOwned, check_same_tenant
 from inventory.tenancy import Action, Principal, RestrictedQuerySet, tenant_id_of
 
@@ -225,6 +226,11 @@ class TenantScopedMixin(RestrictedLookupsMixin):
     def has_delete_permission(self, request, obj=None):
         return self._can(request, Action.DELETE, obj)
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.JSONField) and db_field.decoder is None:
+            kwargs.setdefault("decoder", BoundedJSONDecoder)  # deep nesting: a form error, not a 500
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
 
 class HistoryMixin:
     """The admin's History button shows the django-auditlog trail of the object."""
@@ -312,3 +318,26 @@ class TenantScopedInline(TenantScopedMixin, admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return self._can(request, Action.CHANGE, obj)
+
+
+
+class TenantSettingsAdmin(TenantScopedAdmin):
+    """A tenant's settings (tool groups, scan policy...): only its admins ("manage") add, change or
+    delete them, and only for the tenants they manage."""
+
+    def has_add_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._can(request, Action.MANAGE, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "tenant" and field is not None:
+            from inventory.models import Tenant
+
+            field.queryset = Tenant.objects.restrict(Principal.of(request), Action.MANAGE)
+        return field

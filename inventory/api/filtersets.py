@@ -5,12 +5,14 @@ from django import forms
 from django.db.models import Q
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.filters import OrderingFilter
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
 from inventory.models import (
     AddressStatus, Datacenter, Device, DeviceRelationship, DeviceStatus, IPAddress, IPPool, Membership,
     Network, Rack, RelationshipType, Tenant,
 )
+from inventory.fields import MAX_ID
 from inventory.services import search as search_service
 from inventory.tenancy import Action, Principal, Role
 
@@ -18,6 +20,7 @@ from inventory.tenancy import Action, Principal, Role
 COMMON_PARAMS = {"brief", "fields", "format", "limit", "offset", "ordering"}
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
     """An object id: a positive 64-bit integer, so a huge or fractional value is a 400, not a
     database overflow."""
@@ -26,7 +29,14 @@ class IdFilter(filters.NumberFilter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 4094})
+class VlanFilter(IdFilter):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_value", 4094)
         super().__init__(*args, **kwargs)
 
 
@@ -198,7 +208,7 @@ class NetworkFilter(TenantFilterSet):
     q = QFilter(search_service.filter_networks)
     datacenter_id, datacenter = ref_filters("datacenter", Datacenter, nullable=True)
     family = filters.ChoiceFilter(choices=[(4, "4"), (6, "6")])
-    vlan_id = IdFilter(max_value=4094, help_text="VLAN id (1-4094).")
+    vlan_id = VlanFilter(help_text="VLAN id (1-4094).")
     name = filters.CharFilter(lookup_expr="iexact")
 
     class Meta:

@@ -53,11 +53,15 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inventory.api.schema.bound_integer_parameters",
+        "inventory.api.schema.error_responses",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from this server, never from the internet
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "inventory.api.schema.error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "DeviceStatusEnum": "inventory.models.devices.DeviceStatus",
         "AddressStatusEnum": "inventory.models.addresses.AddressStatus",

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
@@ -133,6 +133,7 @@ class RunDetailView(BlueprintView):
 class RunResumeView(BlueprintView):
     action = "resume"
     queryset = BlueprintRun.objects.none()
+    serializer_class = serializers.Serializer  # no body (DRF's OPTIONS metadata describes one)
 
     def post(self, request, pk):
         return Response(services.run_view(services.resume(self.principal, pk)), status=status.HTTP_202_ACCEPTED)

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from inventory.fields import MAX_ID
 from inventory.tenancy import Action, Principal
 
 from . import documents, services
@@ -32,6 +33,13 @@ class ConfigView(GenericAPIView):
 
     def filter_queryset(self, queryset):
         return queryset
+
+    def get_object(self):
+        """The detail's object as its handlers read it (DRF's OPTIONS metadata asks for it)."""
+        model = getattr(self.get_serializer_class().Meta, "model", None)
+        if model is None or "pk" not in self.kwargs:
+            raise Http404("No single object here.")
+        return services.get_visible(self.principal, model, self.kwargs["pk"], Action.CHANGE)
 
     def page(self, qs, serializer_class):
         rows = self.paginate_queryset(qs)
@@ -142,7 +150,7 @@ def import_role(principal, attrs: dict):
 
 
 SCOPE_PARAMS = [OpenApiParameter("scope", enum=ScopeLevel.values),
-                OpenApiParameter("scope_id", int, description="Tenant, datacenter or device id of the scope.")]
+                OpenApiParameter("scope_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Tenant, datacenter or device id of the scope.")]
 
 
 class ScopedListView(ConfigView):

@@ -13,12 +13,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException
 
-from inventory.admin.base import TenantScopedAdmin
+from inventory.admin.base import TenantScopedAdmin, TenantSettingsAdmin
 from inventory.models import Device, Network
 from inventory.tenancy import Action, Principal
 
 from . import services
-from .models import DeviceAccess, DiscoveredDevice, Job, JobStatus, ScanSchedule
+from .models import DeviceAccess, DiscoveredDevice, Job, JobStatus, ScanPolicy, ScanSchedule
 from .serializers import JobLogLineSerializer
 
 STATUS_COLOURS = {"queued": "#777", "running": "#2a6ebb", "succeeded": "#2e7d32", "failed": "#c62828",
@@ -223,6 +223,14 @@ class ScanScheduleAdmin(TenantScopedAdmin):
         if not Principal.of(request).can(Action.EXECUTE, obj):
             raise Http404("You may not schedule scans of this network.")
         super().save_model(request, obj, form, change)
+
+
+@admin.register(ScanPolicy)
+class ScanPolicyAdmin(TenantSettingsAdmin):
+    """A tenant's admins narrow where its scans may go (never wider than JOBS_SCAN_ALLOWED_NETWORKS)."""
+
+    list_display = ["tenant", "allowed_networks"]
+    fields = ["tenant", "allowed_networks"]
 
 
 # --- actions on the inventory's Network and Device changelists ---------------------------

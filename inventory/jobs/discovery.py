@@ -63,6 +63,49 @@ def check_size(net) -> None:
         )
 
 
+def _parse_networks(values, where: str) -> list:
+    networks = []
+    for value in values:
+        value = str(value).strip()
+        if not value:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} in {where} is not a network (CIDR).") from None
+    return networks
+
+
+def split_networks(text: str) -> list[str]:
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def global_allowed_networks() -> list:
+    return _parse_networks(settings.JOBS_SCAN_ALLOWED_NETWORKS, "JOBS_SCAN_ALLOWED_NETWORKS")
+
+
+def _inside(net, networks) -> bool:
+    return any(net.version == allowed.version and net.subnet_of(allowed) for allowed in networks)
+
+
+def check_allowed(net, tenant_id) -> None:
+    """ValueError unless every address of ``net`` is inside JOBS_SCAN_ALLOWED_NETWORKS and inside
+    the tenant's own scan policy, if it has one. Called before a scan is recorded and again before
+    its first packet."""
+    from .models import ScanPolicy
+
+    net = ipaddress.ip_network(str(net), strict=False)
+    allowed = global_allowed_networks()
+    if not _inside(net, allowed):
+        raise ValueError(
+            f"{net} is outside the networks scans may reach (JOBS_SCAN_ALLOWED_NETWORKS: "
+            f"{', '.join(map(str, allowed)) or 'none'}).")
+    policy = ScanPolicy.objects.filter(tenant_id=tenant_id).first() if tenant_id is not None else None
+    if policy is not None and not _inside(net, policy.networks()):
+        raise ValueError(f"{net} is outside this tenant's scan policy ({', '.join(map(str, policy.networks()))}; "
+                         f"admin: Scan policies), inside JOBS_SCAN_ALLOWED_NETWORKS.")
+
+
 @dataclass
 class HostResult:
     ip: str
@@ -266,6 +309,7 @@ def run_scan(ctx: JobContext):
     net = network.ip_network
     try:
         check_size(net)
+        check_allowed(net, network.tenant_id)  # the setting may have narrowed since it was queued
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     scan_type = job.params.get("scan_type", ScanType.QUICK)
@@ -275,11 +319,19 @@ def run_scan(ctx: JobContext):
     first, last = ipam.usable_bounds(net)
     total = last - first + 1
     batch = max(1, settings.JOBS_SCAN_BATCH)
-    ctx.log(f"Scanning {net}: {total} addresses, {len(ports)} TCP ports each ({scan_type})"
-            f"; ICMP echo {'on' if icmp else 'not available'}.")
-    ctx.progress(0, f"0/{total} addresses scanned")
-    found = []
-    for start in range(first, last + 1, batch):
+    # a job reclaimed after its worker died resumes after the last batch it recorded
+    resume = job.result.get("resume") if job.attempt > 1 else None
+    start_at, found = first, []
+    if isinstance(resume, dict) and first <= int(resume.get("next", first)) <= last + 1:
+        start_at, found = int(resume["next"]), list(resume.get("found", []))
+    if start_at == first:
+        ctx.log(f"Scanning {net}: {total} addresses, {len(ports)} TCP ports each ({scan_type})"
+                f"; ICMP echo {'on' if icmp else 'not available'}.")
+        ctx.progress(0, f"0/{total} addresses scanned")
+    else:
+        ctx.log(f"Resuming the scan of {net} at {ipam.to_address(start_at, net.version)} (attempt {job.attempt}): "
+                f"{start_at - first}/{total} addresses were scanned before, {len(found)} found.")
+    for start in range(start_at, last + 1, batch):
         ctx.check_cancel()
         hosts = [str(ipam.to_address(i, net.version)) for i in range(start, min(start + batch, last + 1))]
         results = asyncio.run(scan_hosts(
@@ -291,7 +343,10 @@ def run_scan(ctx: JobContext):
             ctx.log(f"{r.ip}{' (' + r.hostname + ')' if r.hostname else ''}: open ports "
                     f"{', '.join(map(str, r.open_ports)) or 'none'}{'; answers ping' if r.icmp else ''}")
         done = start + len(hosts) - first
-        ctx.progress(done * 100 / total, f"{done}/{total} addresses scanned, {len(found)} found")
+        # progress and where to resume, in one write
+        ctx.checkpoint(done * 100 / total, f"{done}/{total} addresses scanned, {len(found)} found",
+                       resume={"next": start + len(hosts), "found": found})
+    job.result.pop("resume", None)
     ctx.save_result(addresses_scanned=total, hosts_found=len(found), hosts=found, ports_scanned=len(ports),
                     scan_type=scan_type, icmp=icmp)
     ctx.log(f"Found {len(found)} host(s).")

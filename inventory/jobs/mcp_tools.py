@@ -110,11 +110,26 @@ def job_cancel(ctx: ToolContext, args: dict) -> dict:
 def _page(serializer) -> dict:
     return page_arguments(serializer.Meta.fields, None)
 
+def _command_secrets(args: dict) -> set[str]:
+    """The device's known secrets, masked in the audit row of the call (a password typed into
+    the command), whether or not the caller may see the device: masking reveals nothing."""
+    from inventory.models import Device
+
+    from .masking import device_secrets
+
+    device_id = args.get("device_id")
+    if not isinstance(device_id, int) or isinstance(device_id, bool) or not 0 < device_id < 2**63:
+        return set()
+    return device_secrets(Device.objects.filter(pk=device_id).first())
+
+
+# Starting a job is not atomic here: the job service commits the job, then hands it to the broker,
+# and answers UNAVAILABLE (job kept in the outbox) when the broker does not take it.
 TOOLS = [
     Tool(name="discovery_scan", title="Scan a network",
          description="Start a discovery scan of a network (TCP connect; quick: common ports, full: 1-1024 and "
                      "common higher ports, deep: full plus service banners). Returns the job id at once.",
-         group="discovery", action="execute", handler=discovery_scan, open_world=True,
+         group="discovery", action="execute", handler=discovery_scan, open_world=True, atomic=False,
          input_schema=_request_schema(ScanRequestSerializer)),
     Tool(name="discovery_list", title="List discovered hosts",
          description="Hosts found by discovery scans (ip, hostname, MAC, open ports, banners, promoted device).",
@@ -132,7 +147,7 @@ TOOLS = [
          description="Run the device's provisioning plan over SSH (allocate a primary address if it has none, "
                      "run the steps of its roles (role_test first; a failing role refuses unless force) or the "
                      "default scripts, mark it active). Returns the job id at once.",
-         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True,
+         group="provisioning", action="execute", handler=provisioning_trigger, open_world=True, atomic=False,
          input_schema=_obj({"device_id": _int("Device to provision."),
                             "network_id": _int("Network to allocate the primary address from (optional)."),
                             "force": {"type": "boolean", "default": False,
@@ -145,7 +160,8 @@ TOOLS = [
     Tool(name="command_execute", title="Run a command on a device",
          description="Run a shell command on a device over SSH (pinned host key). Returns the job id at once; "
                      "job_get gives exit status, stdout and stderr (size-capped, truncation noted).",
-         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True,
+         group="commands", action="execute", handler=command_execute, open_world=True, destructive=True, atomic=False,
+         secret_values=_command_secrets,
          input_schema=_request_schema(CommandRequestSerializer)),
     Tool(name="job_get", title="Get a job",
          description="A job with status, progress, result (command output, scan summary, provisioning steps) "

@@ -47,11 +47,17 @@ class Job(TenantOwned):
     via = models.CharField(max_length=16, blank=True, default="", help_text="session, api_key, oauth, stdio or schedule")
     client_id = models.CharField(max_length=200, blank=True, default="", help_text="API key prefix or OAuth client id")
     client_name = models.CharField(max_length=200, blank=True, default="")
+    correlation_id = models.CharField(max_length=255, blank=True, default="",
+                                      help_text="Of the request or MCP call that started it; its writes carry it in "
+                                                "the audit log.")
     # what it works on
     network = models.ForeignKey("inventory.Network", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     device = models.ForeignKey("inventory.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     target = models.CharField(max_length=200, blank=True, default="", help_text="What the job works on, as text.")
     params = models.JSONField(default=dict, blank=True)
+    sealed = EncryptedTextField(blank=True, default="", editable=False,
+                                help_text="The parameters as typed, when they held known secret values (masked in "
+                                          "params); encrypted, read only by the worker.")
     # progress and outcome
     progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     step = models.CharField(max_length=200, blank=True, default="", help_text="Current step.")
@@ -60,6 +66,9 @@ class Job(TenantOwned):
     cancel_requested = models.BooleanField(default=False)
     # execution bookkeeping
     task_id = models.CharField(max_length=64, unique=True, default="", blank=True)
+    sent = models.DateTimeField(null=True, blank=True,
+                                help_text="When the task was handed to the broker; empty: in the outbox (re-sent "
+                                          "by beat and at worker start).")
     attempt = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid holding the job")
     heartbeat = models.DateTimeField(null=True, blank=True)
@@ -82,6 +91,19 @@ class Job(TenantOwned):
         if not self.task_id:
             self.task_id = str(uuid.uuid4())
         super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        if self._state.adding and self.kind == JobKind.DISCOVERY_SCAN and self.network is not None:
+            _check_scan_allowed(self.network, "network")
+
+    def run_params(self) -> dict:
+        """The parameters as given (``params`` has known secrets masked): for the worker only."""
+        if self.sealed:
+            import json
+
+            return json.loads(self.sealed)
+        return self.params
 
     @property
     def is_finished(self) -> bool:
@@ -231,3 +253,54 @@ class ScanSchedule(TenantOwned):
 
     def __str__(self):
         return f"{self.get_scan_type_display()} scan of {self.network} every {self.interval_minutes} min"
+
+    def clean(self):
+        super().clean()
+        if self.network_id is not None and self.enabled:
+            _check_scan_allowed(self.network, "network")
+
+
+def _check_scan_allowed(network, field: str) -> None:
+    from .discovery import check_allowed
+
+    try:
+        check_allowed(network.ip_network, network.tenant_id)
+    except ValueError as exc:
+        raise ValidationError({field: str(exc)}) from None
+
+
+class ScanPolicy(TenantOwned):
+    """A tenant's own, narrower list of the networks its scans may reach."""
+
+    allowed_networks = models.TextField(
+        help_text="Networks (CIDR) this tenant's scans may reach, one a line or comma-separated; each must lie "
+                  "inside JOBS_SCAN_ALLOWED_NETWORKS.")
+
+    class Meta:
+        verbose_name = "scan policy"
+        verbose_name_plural = "scan policies"
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="scanpolicy_one_per_tenant")]
+
+    def __str__(self):
+        return f"Scan policy of {self.tenant}"
+
+    def networks(self) -> list:
+        from .discovery import _parse_networks, split_networks
+
+        return _parse_networks(split_networks(self.allowed_networks), "the scan policy")
+
+    def clean(self):
+        super().clean()
+        from .discovery import _inside, global_allowed_networks
+
+        try:
+            networks = self.networks()
+        except ValueError as exc:
+            raise ValidationError({"allowed_networks": str(exc)}) from None
+        if not networks:
+            raise ValidationError({"allowed_networks": "Name at least one network (CIDR)."})
+        outside = [str(n) for n in networks if not _inside(n, global_allowed_networks())]
+        if outside:
+            raise ValidationError({"allowed_networks": f"{', '.join(outside)} lie(s) outside JOBS_SCAN_ALLOWED_NETWORKS "
+                                                       f"({', '.join(map(str, global_allowed_networks()))})."})
+        self.allowed_networks = "\n".join(str(n) for n in networks)

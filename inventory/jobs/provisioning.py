@@ -9,7 +9,7 @@ from django.conf import settings
 from inventory.fields import DecryptionError
 from inventory.models import Device, DeviceStatus
 
-from . import ssh
+from . import masking, ssh
 from .models import DeviceAccess
 from .plans import primary_address, run_plan
 from .runner import Cancelled, JobContext, JobFailed, handler
@@ -22,7 +22,8 @@ def ssh_target(ctx: JobContext, device: Device) -> ssh.Target:
         raise JobFailed(f"{device} has no SSH access settings.") from None
     except DecryptionError as exc:
         raise JobFailed(f"The stored credential of {device} cannot be decrypted: {exc}") from None
-    ctx.add_secret(access.secret)
+    for secret in {access.secret, *masking.device_secrets(device)}:
+        ctx.add_secret(secret)
     if not access.secret:
         raise JobFailed(f"{device} has no SSH credential.")
     host = access.host or primary_address(device)
@@ -66,7 +67,7 @@ def run_command(ctx: JobContext):
     target = ssh_target(ctx, job.device)
     timeout = int(job.params.get("timeout") or settings.JOBS_COMMAND_TIMEOUT)
     ctx.progress(10, f"Running the command on {target.host}")
-    result = execute(ctx, target, job.params["command"], timeout)
+    result = execute(ctx, target, job.run_params()["command"], timeout)
     ctx.save_result(**result.as_dict())
     if result.timed_out:
         raise JobFailed(f"The command timed out after {timeout} s; partial output is kept.")

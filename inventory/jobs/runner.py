@@ -12,6 +12,7 @@ the same time; every later write is conditioned on holding the claim (worker + a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
+from . import masking
 from .models import FINISHED, Job, JobLogLine, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -143,22 +145,10 @@ class JobContext:
 
     # --- secrets never leave through the job ----------------------------------------
     def add_secret(self, value: str):
-        if value and len(value) >= 4:
-            self._secrets.add(value)
-            for line in value.splitlines():  # a multi-line key may be echoed line by line
-                if len(line.strip()) >= 16:
-                    self._secrets.add(line.strip())
+        self._secrets |= masking.expand(value)
 
     def redact(self, value):
-        if isinstance(value, str):
-            for secret in sorted(self._secrets, key=len, reverse=True):
-                value = value.replace(secret, "********")
-            return value
-        if isinstance(value, dict):
-            return {k: self.redact(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.redact(v) for v in value]
-        return value
+        return masking.mask(value, self._secrets)
 
     # --- reporting --------------------------------------------------------------------
     def log(self, message: str, level: str = "info"):
@@ -174,6 +164,13 @@ class JobContext:
             self.job.step = fields["step"]
         self.job.progress = fields["progress"]
         self._update(**fields)
+
+    def checkpoint(self, percent: float, step: str, **data):
+        """Progress and result data in one write (e.g. where a reclaimed job resumes)."""
+        self.job.result.update(self.redact(data))
+        self.job.progress = max(0, min(100, int(percent)))
+        self.job.step = self.redact(step)[:200]
+        self._update(progress=self.job.progress, step=self.job.step, result=self.job.result)
 
     def save_result(self, **data):
         self.job.result.update(self.redact(data))
@@ -191,6 +188,23 @@ class JobContext:
         return bool(Job.objects.filter(**self._mine, status=JobStatus.RUNNING).update(**fields))
 
 
+@contextlib.contextmanager
+def attributed_to_creator(job: Job):
+    """The job's writes (device status and facts, discovered hosts...) are audited as made by the
+    job's creator, under the correlation id of the request that started it, "via job #N"."""
+    from auditlog.cid import correlation_id
+
+    from inventory.auditing import audit_context
+
+    token = correlation_id.set(job.correlation_id or f"job-{job.pk}")
+    try:
+        with audit_context(job.created_by, additional_data={"via": f"job #{job.pk}", "job": job.pk,
+                                                            "job_kind": job.kind}):
+            yield
+    finally:
+        correlation_id.reset(token)
+
+
 def run(job_id: int) -> str | None:
     """Claim and run a job; returns its final status (None when not run here)."""
     from celery.exceptions import SoftTimeLimitExceeded
@@ -206,7 +220,8 @@ def run(job_id: int) -> str | None:
         if job.attempt == 1:
             ctx.log(f"Started on {job.worker}.")
         ctx.check_cancel()
-        HANDLERS[job.kind](ctx)
+        with attributed_to_creator(job):
+            HANDLERS[job.kind](ctx)
         status = JobStatus.SUCCEEDED
     except Cancelled:
         status, error = JobStatus.CANCELLED, "Cancelled on request."

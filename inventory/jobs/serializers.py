@@ -62,10 +62,11 @@ class ScanRequestSerializer(StrictInput, serializers.Serializer):
                                   min_length=1, max_length=2048, help_text="Scan exactly these TCP ports instead.")
 
     def validate_network(self, network):
-        from .discovery import check_size
+        from .discovery import check_allowed, check_size
 
         try:
             check_size(network.ip_network)
+            check_allowed(network.ip_network, network.tenant_id)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc))
         return network

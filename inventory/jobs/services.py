@@ -16,7 +16,7 @@ from inventory.models import Device, IPAddress
 from inventory.services.common import Conflict, as_drf_validation_error, check, get_for
 from inventory.tenancy import Action, Principal
 
-from . import tasks
+from . import masking, tasks
 from .models import FINISHED, DeviceAccess, DiscoveredDevice, Job, JobKind, JobLogLine, JobStatus
 from .serializers import (CommandRequestSerializer, DeviceAccessSerializer, ProvisionRequestSerializer,
                           ScanRequestSerializer)
@@ -28,11 +28,24 @@ def _validated(serializer_class, principal: Principal, data) -> dict:
     return serializer.validated_data
 
 
-def create_job(principal: Principal | None, kind: str, target, params: dict, *, via: str = "") -> Job:
-    """Record a queued job on ``target`` (a Network or Device) and send it after commit."""
+def create_job(principal: Principal | None, kind: str, target, params: dict, *, via: str = "",
+               secrets=()) -> Job:
+    """Record a queued job on ``target`` (a Network or Device) and send it after commit.
+
+    ``secrets``: known secret values; ``params`` is stored with them masked, and as given in the
+    encrypted ``sealed`` field for the worker (see inventory.jobs.masking)."""
+    import json
+
     from inventory.models import Network
 
-    job = Job(kind=kind, tenant_id=target.tenant_id, params=params, target=str(target))
+    import uuid
+
+    from auditlog.cid import get_cid
+
+    masked = masking.mask(params, secrets) if secrets else params
+    job = Job(kind=kind, tenant_id=target.tenant_id, params=masked, target=str(target),
+              sealed=json.dumps(params) if masked != params else "",
+              correlation_id=(get_cid() or str(uuid.uuid4()))[:255])
     if isinstance(target, Network):
         job.network = target
     else:
@@ -44,10 +57,15 @@ def create_job(principal: Principal | None, kind: str, target, params: dict, *, 
         job.client_name = principal.client_name or ""
     else:
         job.via = via
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         job.save()
         JobLogLine.objects.create(job=job, message=f"Queued by {_who(job)}.")
         tasks.enqueue(job)
+    if outermost and job.sent_ok is False:
+        JobLogLine.objects.create(job=job, level="warning",
+                                  message="The job queue was unreachable; the job waits in the outbox.")
+        raise tasks.BrokerUnavailable(job)
     return job
 
 
@@ -76,7 +94,7 @@ def start_command(principal: Principal, data: dict) -> Job:
     check(principal, Action.EXECUTE, device, "commands on this device")
     require_access(device)
     params = {"command": attrs["command"], "timeout": attrs.get("timeout") or settings.JOBS_COMMAND_TIMEOUT}
-    return create_job(principal, JobKind.COMMAND, device, params)
+    return create_job(principal, JobKind.COMMAND, device, params, secrets=masking.device_secrets(device))
 
 
 def start_provisioning(principal: Principal, data: dict) -> Job:

@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from inventory.fields import MAX_ID
 from inventory.tenancy import Action, Principal
 
 from . import services
@@ -65,13 +66,16 @@ class JobListView(JobsView):
 class JobDetailView(JobsView):
     serializer_class = JobDetailSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("log_after", int, description="Only log lines with a larger id.")])
+    @extend_schema(parameters=[OpenApiParameter("log_after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                                                description="Only log lines with a larger id.")])
     def get(self, request, pk):
         job = services.get_job(self.principal, pk)
         try:
             log_after = int(request.query_params.get("log_after") or 0)
         except ValueError:
             raise ValidationError({"log_after": ["Expected an integer."]}) from None
+        if not 0 <= log_after <= MAX_ID:
+            raise ValidationError({"log_after": [f"Expected an integer from 0 to {MAX_ID}."]})
         return Response(JobDetailSerializer(job, context={"log_after": log_after, "request": request}).data)
 
 
@@ -129,7 +133,7 @@ class ProvisionStartView(StartView):
 class DiscoveredListView(JobsView):
     serializer_class = DiscoveredDeviceSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("network", int)])
+    @extend_schema(parameters=[OpenApiParameter("network", {"type": "integer", "minimum": 1, "maximum": MAX_ID})])
     def get(self, request):
         qs = services.visible_discoveries(self.principal, request.query_params.get("network"))
         page = self.paginate_queryset(qs)
@@ -153,6 +157,9 @@ class PromoteView(JobsView):
 class AccessView(JobsView):
     action = "access"
     serializer_class = DeviceAccessSerializer
+
+    def get_object(self):  # DRF's OPTIONS metadata asks for it (404/403 are answers, not errors)
+        return services.get_access(self.principal, self.kwargs["device_id"])
 
     def get(self, request, device_id):
         return Response(DeviceAccessSerializer(services.get_access(self.principal, device_id)).data)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 
+from django.core.exceptions import EmptyResultSet
+
 from inventory.runtime.caching import bump, cached
 
 #: models whose unfiltered counts are cached (their create/delete signals bump the generation)
@@ -38,7 +40,10 @@ def count(queryset, *, unfiltered: bool) -> int:
     label = queryset.model._meta.label
     if not unfiltered or label not in COUNTED or sum(1 for n in bare.query.alias_refcount.values() if n) > 1:
         return bare.count()
-    sql, params = bare.query.sql_with_params()
+    try:
+        sql, params = bare.query.sql_with_params()
+    except EmptyResultSet:  # ``.none()``: e.g. a user who may read but is in no tenant
+        return 0
     digest = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:32]
     return cached(f"inv:count:{label}:{digest}", (generation(label),), lambda: (bare.count(), COUNT_TIMEOUT),
                   mechanism="cached_counts")

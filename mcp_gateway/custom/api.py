@@ -148,7 +148,8 @@ class ToolsView(APIView):
     @extend_schema(parameters=[
         OpenApiParameter("builtin", bool, description="Only built-in (true) or only custom (false) tools."),
         OpenApiParameter("kind", str, enum=[*ToolKind.values, "builtin"]),
-        OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": 10**9})],
         responses={200: inline_serializer("McpToolPage", {
             "count": serializers.IntegerField(), "next": serializers.CharField(allow_null=True),
             "previous": serializers.CharField(allow_null=True),

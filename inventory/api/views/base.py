@@ -164,6 +164,9 @@ class InventoryViewSet(viewsets.ModelViewSet):
         return queryset
 
     def get_object(self):
+        if (self.lookup_url_kwarg or self.lookup_field) not in self.kwargs:
+            # a list URL (DRF's OPTIONS metadata asks for the object of a PUT, here a bulk update)
+            raise Http404("A list has no single object.")
         if self.plain_queryset() and self.lookup_field == "pk" and runtime.enabled("precompiled_reads"):
             # the object as get_queryset() would read it, from a statement compiled once per shape
             self.check_detail_query_params()

@@ -1,7 +1,8 @@
 """Run the web server, a Celery worker and beat together (the embedded default).
 
 Production runs them as separate processes instead:
-  uvicorn inventory.asgi:application --host 0.0.0.0 --port 8000 --workers 4 --loop inventory.runtime.serving:loop_factory
+  uvicorn inventory.asgi:application --host 0.0.0.0 --port 8000 --workers 4 --no-proxy-headers \
+          --loop inventory.runtime.serving:loop_factory
   celery -A inventory worker --concurrency 4
   celery -A inventory beat
 """
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         port = port or public.port or (443 if public.scheme == "https" else 80)
         py = sys.executable
         commands = [[py, "-m", "uvicorn", "inventory.asgi:application", "--host", host, "--port", str(port),
-                     "--workers", str(workers), "--proxy-headers", "--no-server-header",
+                     "--workers", str(workers), "--no-proxy-headers", "--no-server-header",
                      "--loop", "inventory.runtime.serving:loop_factory"]]
         if not no_worker:
             commands.append([py, "-m", "celery", "-A", "inventory", "worker", "--loglevel", "INFO",
