@@ -1,7 +1,7 @@
 """A blueprint run on a real Celery worker over real SSH (the in-process asyncssh server of
 tests/test_jobs_support.py, running real shell commands on loopback): a step fails mid-way, the
 run stops with what was done, ``resume`` finishes it without redoing the earlier steps; every
-write is audited with the caller and the run's correlation id; the same blueprint planned again
+write is audited with the caller, the job and the starting request's correlation id; the same blueprint planned again
 changes nothing; the secret parameter is absent from every surface."""
 
 from __future__ import annotations
@@ -93,11 +93,14 @@ def test_failure_mid_way_then_resume_then_nothing_to_do(one_worker, ssh_server, 
     assert "Step 5/7 'provision' (provision) already done." in log2
     assert not any("Marker file" in line for line in log2)  # the provisioning did not run again
 
-    # audited: the caller as actor, the run's correlation id
-    entries = LogEntry.objects.filter(cid=f"blueprint-run:{run_id}:job:{job_id}")
+    # audited as the job's: the caller as actor, "via job #N", the correlation id of the request
+    first = Job.objects.get(pk=job_id)
+    entries = LogEntry.objects.filter(additional_data__job=job_id)
     models = {e.content_type.model for e in entries}
     assert {"role", "roleassignment", "secret"} <= models, models
     assert {e.actor_id for e in entries} == {operator_a.pk}
+    assert {e.cid for e in entries} == {first.correlation_id} and first.correlation_id
+    assert {e.additional_data["via"] for e in entries} == {f"job #{job_id}"}
 
     # the same blueprint and params again: nothing to do
     r = client.post("/api/blueprints/use/", {**body, "dry_run": True}, format="json")

@@ -259,6 +259,7 @@ def start(principal: Principal, tenant, bp: Blueprint, params: dict, masked: dic
     if busy is not None:
         raise Conflict(f"{bp.name} is already running in this tenant (run {busy.pk}); wait for it or cancel its job.")
     secret = {k: params[k] for k in documents.secret_names(bp.document) if params.get(k) not in (None, "")}
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         run = BlueprintRun(tenant=tenant, blueprint_name=bp.name, source=bp.source, version=bp.version,
                            document=bp.document, params=masked, sealed_params=json.dumps(secret) if secret else "",
@@ -267,6 +268,7 @@ def start(principal: Principal, tenant, bp: Blueprint, params: dict, masked: dic
                                     for s in bp.document["steps"]])
         run.save()
         job = _job(principal, run)
+    _check_sent(job, outermost)
     return {"run_id": run.pk, "job_id": job.pk, "status": JobStatus.QUEUED, "plan": plan,
             "message": f"Run {run.pk} queued as job {job.pk}; follow it with blueprint_run_get(id={run.pk})."}
 
@@ -275,11 +277,29 @@ def _user(principal: Principal):
     return principal.user if getattr(principal.user, "pk", None) else None
 
 
+def _check_sent(job, outermost: bool):
+    """As for every job: recorded in the outbox when the broker is down (a 503 says so)."""
+    from inventory.jobs import tasks
+    from inventory.jobs.models import JobLogLine
+
+    if outermost and getattr(job, "sent_ok", None) is False:
+        JobLogLine.objects.create(job=job, level="warning",
+                                  message="The job queue was unreachable; the job waits in the outbox.")
+        raise tasks.BrokerUnavailable(job)
+
+
 def _job(principal: Principal, run: BlueprintRun):
+    """The job that runs (or resumes) the run; its writes are audited as the caller's, under the
+    correlation id of the request or MCP call that started it (the jobs' runner does that)."""
+    import uuid
+
+    from auditlog.cid import get_cid
+
     from inventory.jobs import tasks
     from inventory.jobs.models import Job, JobKind, JobLogLine
 
     job = Job(kind=JobKind.BLUEPRINT, tenant_id=run.tenant_id, params={"run": run.pk},
+              correlation_id=(get_cid() or str(uuid.uuid4()))[:255],
               target=f"blueprint {run.blueprint_name} {run.version}"[:200], created_by=_user(principal),
               via=principal.via, client_id=principal.client_id or getattr(principal.credential, "prefix", "") or "",
               client_name=principal.client_name or "")
@@ -317,6 +337,7 @@ def resume(principal: Principal, pk) -> BlueprintRun:
     run = get_run(principal, pk)
     if not principal.can(Action.EXECUTE, run):
         raise forbidden(principal, Action.EXECUTE, "blueprint runs in this tenant")
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         locked = BlueprintRun.objects.select_for_update().get(pk=run.pk)
         status = effective_status(locked)
@@ -324,7 +345,8 @@ def resume(principal: Principal, pk) -> BlueprintRun:
             raise Conflict(f"Run {run.pk} is {status}; only a failed or cancelled run can be resumed.")
         locked.status, locked.error = RunStatus.QUEUED, ""
         locked.save()
-        _job(principal, locked)
+        job = _job(principal, locked)
+    _check_sent(job, outermost)
     return get_run(principal, pk)
 
 
