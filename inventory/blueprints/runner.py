@@ -50,7 +50,9 @@ def run_blueprint(ctx: JobContext):
     BlueprintRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, error="")
 
     def save(**fields):
-        BlueprintRun.objects.filter(pk=run.pk).update(results=results, **fields)
+        # secrets the job learnt (SSH credentials, role secrets, mesh keys, secret parameters) are
+        # masked in the run's record as in the job's
+        BlueprintRun.objects.filter(pk=run.pk).update(results=ctx.redact(results), **ctx.redact(fields))
         ctx.save_result(run=run.pk, steps=[{k: r.get(k) for k in ("id", "action", "status", "error")} for r in results])
 
     for i, step in enumerate(steps):
