@@ -241,8 +241,6 @@ def test_confirmation_for_wide_plans(operator_a, tenant_a):
     run = BlueprintRun.objects.get(pk=r5.json()["run_id"])
     assert run.status == "queued" and run.job.kind == "blueprint" and run.job.tenant_id == tenant_a.pk
     assert client.get(f"/api/blueprint-runs/{run.pk}/").json()["plan"]["changes"] == 4
-    # a viewer cannot run it
-    from tests.conftest import hashed  # noqa: F401
 
 
 def test_viewer_cannot_use_and_operator_cannot_publish(viewer_a, operator_a, tenant_a):
@@ -428,3 +426,61 @@ def test_custom_tool_of_kind_blueprint(operator_a, tenant_a):
     from mcp_gateway.server import mcp_tool
 
     assert {"servers", "dry_run", "confirm_token"} <= set(mcp_tool(served).input_schema["properties"])
+
+
+def test_a_run_cancelled_before_it_started_can_be_resumed(operator_a, tenant_a):
+    from inventory.blueprints.models import BlueprintRun
+
+    tagged(tenant_a, ["n1"])
+    client = api(operator_a)
+    assert client.post("/api/blueprints/", {"document": doc()}, format="json").status_code == 201
+    started = client.post("/api/blueprints/use/", {"name": "app-stack", "params": {"tag": "web", "token": "tok-123456"}}, format="json")
+    assert started.status_code == 202, started.content
+    again = client.post("/api/blueprints/use/", {"name": "app-stack", "params": {"tag": "web", "token": "tok-123456"}}, format="json")
+    assert again.status_code == 409 and "already running" in again.json()["detail"]
+    job_id = started.json()["job_id"]
+    assert client.post(f"/api/jobs/{job_id}/cancel/", format="json").status_code in (200, 202)
+    run = client.get(f"/api/blueprint-runs/{started.json()['run_id']}/").json()
+    assert run["status"] == "cancelled" and run["can_resume"] is True
+    r = client.post(f"/api/blueprint-runs/{run['id']}/resume/", format="json")
+    assert r.status_code == 202 and r.json()["status"] == "queued" and len(r.json()["jobs"]) == 2
+    assert BlueprintRun.objects.get(pk=run["id"]).job_id != job_id
+
+
+def test_community_versions_use_and_wait_for_a_job(make_user, tenant_a, tenant_b):
+    """Every tenant may use a community blueprint (its newest version unless one is named); a
+    private blueprint of the caller's tenant with the same name comes first."""
+    from inventory.blueprints import services
+    from inventory.blueprints.engine import Engine
+    from inventory.jobs.models import Job
+    from inventory.tenancy import Principal
+
+    admin_a = make_user("adm_a", {tenant_a: "admin"})
+    admin_b = make_user("adm_b", {tenant_b: "admin"})
+    tagged(tenant_a, ["a1"])
+    b = api(admin_b)
+    mine = b.post("/api/blueprints/", {"document": doc(name="shared-stack")}, format="json").json()
+    assert b.post(f"/api/blueprints/{mine['id']}/publish/", {"changelog": "one"}, format="json").status_code == 201
+    newer = doc(name="shared-stack", version="1.1.0", title="Shared stack, newer")
+    assert b.put(f"/api/blueprints/{mine['id']}/", {"document": newer}, format="json").status_code == 200
+    assert b.post(f"/api/blueprints/{mine['id']}/publish/", {"changelog": "two"}, format="json").status_code == 201
+    pa = Principal(admin_a)
+    assert services.find(pa, "shared-stack").version == "1.1.0"
+    assert services.find(pa, "shared-stack", version="1.0.0").changelog == "one"
+    plan = api(admin_a).post("/api/blueprints/use/", {"name": "shared-stack", "version": "1.0.0", "dry_run": True,
+                                                      "params": {"tag": "web", "token": "tok-abcdef"}}, format="json")
+    assert plan.status_code == 200, plan.content
+    assert plan.json()["blueprint"]["source"] == "community" and plan.json()["tenant"]["id"] == tenant_a.pk
+    assert plan.json()["plan"]["outputs"]["nodes"] == ["a1"]
+    # B's own private copy comes first for B
+    assert services.find(Principal(admin_b), "shared-stack").source == "private"
+
+    job = Job.objects.create(tenant=tenant_a, kind="command", status="succeeded", target="x")
+    waiting = {"name": "waits", "version": "1.0.0", "steps": [
+        {"id": "w", "action": "wait_for", "args": {"job": job.pk, "timeout": 5}}]}
+    result = Engine(pa, tenant_a, waiting, {}, apply=True).step(0)
+    assert result["outputs"] == {"job": job.pk, "status": "succeeded"}
+    other = Job.objects.create(tenant=tenant_b, kind="command", status="succeeded", target="y")
+    waiting["steps"][0]["args"]["job"] = other.pk
+    with pytest.raises(Exception, match=f"no job {other.pk}"):
+        Engine(pa, tenant_a, waiting, {}, apply=True).step(0)

@@ -184,7 +184,7 @@ def test_webserver_cluster_on_three_machines(lab, one_worker, server, tenant_a, 
         assert m.etc("ssh/sshd_config.d/50-hardening.conf").exists()
         conf = m.etc("wireguard/wg-web.conf")
         assert stat.S_IMODE(conf.stat().st_mode) == 0o600 and conf.read_text().count("[Peer]") == 2
-        assert not (mesh_lab.Path("/etc/nginx")).exists(), "the host's /etc is untouched"
+        assert not mesh_lab.Path("/etc/nginx/conf.d/inventory-site.conf").exists(), "the host's /etc is untouched"
         page = urllib.request.urlopen(f"http://{m.address}:8080/", timeout=5).read().decode()
         assert "inventory-upstream.conf" in page
         # and over the mesh, from the next machine

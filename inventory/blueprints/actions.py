@@ -484,6 +484,13 @@ def provision(sc: StepContext) -> dict:
     return {"devices": [n for n, _ in e.devices(a["devices"])]}
 
 
+def _register_secrets(ctx, device):
+    """Every secret the device can use is masked in the job's log and results (and the run's)."""
+    from inventory.configuration.plans import _register_secrets as register
+
+    register(ctx, device)
+
+
 @action("run_command", description="Run a shell command on devices over SSH (when: changed — default, only on "
                                    "devices this run changed — or always).",
         schema={"devices": NAMES, "command": {"type": "string", "minLength": 1, "maxLength": 20000},
@@ -505,6 +512,7 @@ def run_command(sc: StepContext) -> dict:
         sc.change("run_command", name, device=device or name, command=a["command"][:500], reprovision=False)
         if not sc.apply:
             continue
+        _register_secrets(e.ctx, device)
         try:
             result = execute(e.ctx, ssh_target(e.ctx, device), a["command"],
                              int(a.get("timeout") or settings.JOBS_COMMAND_TIMEOUT))

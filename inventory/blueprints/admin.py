@@ -114,11 +114,6 @@ class BlueprintAdmin(GlobalAware, TenantScopedAdmin):
 
         return Bound
 
-    def save_model(self, request, obj, form, change):
-        if obj.source == Source.PRIVATE and not change:
-            obj.source = Source.PRIVATE
-        super().save_model(request, obj, form, change)
-
     @admin.display(description="author")
     def author(self, obj):
         return services.blueprint_view(obj)["author"]

@@ -97,7 +97,7 @@ def validate(doc) -> dict:
         raise ValidationError({"document": ["A blueprint document is a mapping."]})
     errors = _schema_errors(SCHEMA, doc)
     if errors:
-        raise ValidationError({"document": [_where(e) for e in errors]})
+        raise ValidationError({"document": errors})
     problems = []
     params = doc.get("parameters") or {"type": "object", "properties": {}}
     problems += _check_parameters(params)
@@ -130,10 +130,6 @@ def validate(doc) -> dict:
     if problems:
         raise ValidationError({"document": problems})
     return doc
-
-
-def _where(message: str) -> str:
-    return message
 
 
 def _check_parameters(params) -> list[str]:

@@ -151,7 +151,8 @@ for tool in [
                      f"with actions {', '.join(ACTIONS)}; args are templates over params.* and earlier steps.*). "
                      "The same name in the tenant (or id) is replaced. Errors name the step and field.",
          group=GROUP, action=Action.ADD, handler=blueprint_save,
-         input_schema=_obj({"document": {"type": ["string", "object"], "description": "The document."},
+         input_schema=_obj({"document": {"type": "string", "maxLength": 262144,
+                                         "description": "The document as YAML or JSON text."},
                             "tenant": TENANT, "id": {**ID, "description": "Replace this private blueprint."}},
                            ["document"])),
     Tool(name="blueprint_delete", title="Delete a private blueprint",

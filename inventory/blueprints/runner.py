@@ -1,6 +1,7 @@
 """The ``blueprint`` job: runs a BlueprintRun's steps in order (engine, apply mode), each step's
 result saved as it finishes (with the changes it made), progress and log as other jobs. Writes
-are audited with the caller as actor and the correlation id ``blueprint-run:<run>:job:<job>``.
+are audited as every job's (inventory.jobs.runner.attributed_to_creator): the caller as actor,
+the correlation id of the request or MCP call that started the job, "via job #N".
 A failed step stops the run (its error and what was done kept); ``resume`` queues a new job
 that starts at the first step that did not succeed, with the earlier steps' outputs."""
 
@@ -19,10 +20,6 @@ from .models import BlueprintRun, RunStatus
 DB_ONLY = {"select_devices", "ensure_role", "assign_role", "set_variable", "set_secret", "ensure_mesh", "output"}
 
 
-def run_correlation_id(run, job) -> str:
-    return f"blueprint-run:{run.pk}:job:{job.pk}"
-
-
 def revealed_params(run: BlueprintRun) -> dict:
     params = dict(run.params)
     if run.sealed_params:
@@ -32,10 +29,6 @@ def revealed_params(run: BlueprintRun) -> dict:
 
 @handler("blueprint")
 def run_blueprint(ctx: JobContext):
-    from auditlog.cid import correlation_id
-
-    from inventory.auditing import audit_context
-
     job = ctx.job
     run = BlueprintRun.objects.filter(pk=job.params.get("run")).first()
     if run is None:
@@ -57,54 +50,51 @@ def run_blueprint(ctx: JobContext):
     BlueprintRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, error="")
 
     def save(**fields):
-        BlueprintRun.objects.filter(pk=run.pk).update(results=results, **fields)
+        # secrets the job learnt (SSH credentials, role secrets, mesh keys, secret parameters) are
+        # masked in the run's record as in the job's
+        BlueprintRun.objects.filter(pk=run.pk).update(results=ctx.redact(results), **ctx.redact(fields))
         ctx.save_result(run=run.pk, steps=[{k: r.get(k) for k in ("id", "action", "status", "error")} for r in results])
 
-    token = correlation_id.set(run_correlation_id(run, job))
-    try:
-        with audit_context(actor=job.created_by):
-            for i, step in enumerate(steps):
-                label = f"Step {i + 1}/{len(steps)} '{step['id']}' ({step['action']})"
-                if results[i].get("status") == "succeeded":
-                    ctx.log(f"{label} already done.")
-                    continue
-                ctx.check_cancel()
-                ctx.progress(i * 100 / len(steps), label)
-                ctx.log(label)
-                results[i] = {"id": step["id"], "action": step["action"], "status": "running"}
-                save()
-                try:
-                    if step["action"] in DB_ONLY:
-                        with transaction.atomic():
-                            result = engine.step(i)
-                    else:
-                        result = engine.step(i)
-                except Cancelled:
-                    results[i]["status"] = "cancelled"
-                    save(status=RunStatus.CANCELLED, error="Cancelled on request.")
-                    raise
-                except StepFailed as exc:
-                    message = engine.redact(f"{exc.field}: {exc.message}" if exc.field else exc.message)
-                    results[i].update(status="failed", error=message, **engine.redact(exc.done))
-                    save(status=RunStatus.FAILED, error=f"{label} failed: {message}")
-                    raise JobFailed(f"{label} failed: {message}") from None
-                except Exception as exc:  # noqa: BLE001 - a service's refusal or a bug: the run records it
-                    from rest_framework.exceptions import APIException
+    for i, step in enumerate(steps):
+        label = f"Step {i + 1}/{len(steps)} '{step['id']}' ({step['action']})"
+        if results[i].get("status") == "succeeded":
+            ctx.log(f"{label} already done.")
+            continue
+        ctx.check_cancel()
+        ctx.progress(i * 100 / len(steps), label)
+        ctx.log(label)
+        results[i] = {"id": step["id"], "action": step["action"], "status": "running"}
+        save()
+        try:
+            if step["action"] in DB_ONLY:
+                with transaction.atomic():
+                    result = engine.step(i)
+            else:
+                result = engine.step(i)
+        except Cancelled:
+            results[i]["status"] = "cancelled"
+            save(status=RunStatus.CANCELLED, error="Cancelled on request.")
+            raise
+        except StepFailed as exc:
+            message = engine.redact(f"{exc.field}: {exc.message}" if exc.field else exc.message)
+            results[i].update(status="failed", error=message, **engine.redact(exc.done))
+            save(status=RunStatus.FAILED, error=f"{label} failed: {message}")
+            raise JobFailed(f"{label} failed: {message}") from None
+        except Exception as exc:  # noqa: BLE001 - a service's refusal or a bug: the run records it
+            from rest_framework.exceptions import APIException
 
-                    if not isinstance(exc, APIException) and type(exc).__name__ != "ValidationError":
-                        results[i].update(status="failed", error=f"Internal error: {type(exc).__name__}")
-                        save(status=RunStatus.FAILED, error=f"{label} failed: internal error")
-                        raise
-                    message = engine.redact(error_text(exc))
-                    results[i].update(status="failed", error=message)
-                    save(status=RunStatus.FAILED, error=f"{label} failed: {message}")
-                    raise JobFailed(f"{label} failed: {message}") from None
-                results[i] = {**result, "status": "succeeded"}
-                save()
-                for change in result["changes"]:
-                    ctx.log(f"  {change['op']}: {change['target']}")
-    finally:
-        correlation_id.reset(token)
+            if not isinstance(exc, APIException) and type(exc).__name__ != "ValidationError":
+                results[i].update(status="failed", error=f"Internal error: {type(exc).__name__}")
+                save(status=RunStatus.FAILED, error=f"{label} failed: internal error")
+                raise
+            message = engine.redact(error_text(exc))
+            results[i].update(status="failed", error=message)
+            save(status=RunStatus.FAILED, error=f"{label} failed: {message}")
+            raise JobFailed(f"{label} failed: {message}") from None
+        results[i] = {**result, "status": "succeeded"}
+        save()
+        for change in result["changes"]:
+            ctx.log(f"  {change['op']}: {change['target']}")
     outputs = engine.redact(collected_outputs(run.document, engine.outputs))
     save(status=RunStatus.SUCCEEDED, outputs=outputs)
     ctx.save_result(outputs=outputs)

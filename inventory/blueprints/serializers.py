@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .documents import MAX_DOCUMENT_BYTES
 from .models import Source
 
 
@@ -56,5 +55,3 @@ class UseSerializer(serializers.Serializer):
             raise serializers.ValidationError("Parameters are a JSON object.")
         return value
 
-
-_ = MAX_DOCUMENT_BYTES

@@ -260,6 +260,7 @@ def start(principal: Principal, tenant, bp: Blueprint, params: dict, masked: dic
     if busy is not None:
         raise Conflict(f"{bp.name} is already running in this tenant (run {busy.pk}); wait for it or cancel its job.")
     secret = {k: params[k] for k in documents.secret_names(bp.document) if params.get(k) not in (None, "")}
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         run = BlueprintRun(tenant=tenant, blueprint_name=bp.name, source=bp.source, version=bp.version,
                            document=bp.document, params=masked, sealed_params=json.dumps(secret) if secret else "",
@@ -268,6 +269,7 @@ def start(principal: Principal, tenant, bp: Blueprint, params: dict, masked: dic
                                     for s in bp.document["steps"]])
         run.save()
         job = _job(principal, run)
+    _check_sent(job, outermost)
     return {"run_id": run.pk, "job_id": job.pk, "status": JobStatus.QUEUED, "plan": plan,
             "message": f"Run {run.pk} queued as job {job.pk}; follow it with blueprint_run_get(id={run.pk})."}
 
@@ -276,11 +278,29 @@ def _user(principal: Principal):
     return principal.user if getattr(principal.user, "pk", None) else None
 
 
+def _check_sent(job, outermost: bool):
+    """As for every job: recorded in the outbox when the broker is down (a 503 says so)."""
+    from inventory.jobs import tasks
+    from inventory.jobs.models import JobLogLine
+
+    if outermost and getattr(job, "sent_ok", None) is False:
+        JobLogLine.objects.create(job=job, level="warning",
+                                  message="The job queue was unreachable; the job waits in the outbox.")
+        raise tasks.BrokerUnavailable(job)
+
+
 def _job(principal: Principal, run: BlueprintRun):
+    """The job that runs (or resumes) the run; its writes are audited as the caller's, under the
+    correlation id of the request or MCP call that started it (the jobs' runner does that)."""
+    import uuid
+
+    from auditlog.cid import get_cid
+
     from inventory.jobs import tasks
     from inventory.jobs.models import Job, JobKind, JobLogLine
 
     job = Job(kind=JobKind.BLUEPRINT, tenant_id=run.tenant_id, params={"run": run.pk},
+              correlation_id=(get_cid() or str(uuid.uuid4()))[:255],
               target=f"blueprint {run.blueprint_name} {run.version}"[:200], created_by=_user(principal),
               via=principal.via, client_id=principal.client_id or getattr(principal.credential, "prefix", "") or "",
               client_name=principal.client_name or "")
@@ -304,30 +324,43 @@ def get_run(principal: Principal, pk) -> BlueprintRun:
         raise exceptions.NotFound(f"No blueprint run with id {pk!r}.") from None
 
 
+def effective_status(run: BlueprintRun) -> str:
+    """The run's status; a run whose job ended without it (cancelled before it started, or a
+    worker that gave up) takes the job's."""
+    job = run.job
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and job is not None and job.is_finished:
+        return RunStatus.SUCCEEDED if job.status == "succeeded" else job.status
+    return run.status
+
+
 def resume(principal: Principal, pk) -> BlueprintRun:
     """Continue a failed (or cancelled) run at its first step that did not succeed."""
     run = get_run(principal, pk)
     if not principal.can(Action.EXECUTE, run):
         raise forbidden(principal, Action.EXECUTE, "blueprint runs in this tenant")
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         locked = BlueprintRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
-            raise Conflict(f"Run {run.pk} is {locked.status}; only a failed or cancelled run can be resumed.")
+        status = effective_status(locked)
+        if status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+            raise Conflict(f"Run {run.pk} is {status}; only a failed or cancelled run can be resumed.")
         locked.status, locked.error = RunStatus.QUEUED, ""
         locked.save()
-        _job(principal, locked)
+        job = _job(principal, locked)
+    _check_sent(job, outermost)
     return get_run(principal, pk)
 
 
 def run_view(run: BlueprintRun) -> dict:
     job = run.job
+    status = effective_status(run)
     return {"id": run.pk, "blueprint": run.blueprint_name, "source": run.source, "version": run.version,
-            "tenant": run.tenant_id, "status": run.status, "params": run.params, "plan": run.plan,
+            "tenant": run.tenant_id, "status": status, "params": run.params, "plan": run.plan,
             "steps": run.results, "outputs": run.outputs, "error": run.error,
             "job": {"id": job.pk, "status": job.status, "progress": job.progress, "step": job.step} if job else None,
             "jobs": run.jobs, "created_by": run.created_by.get_username() if run.created_by else None,
             "created": run.created.isoformat() if run.created else None,
-            "can_resume": run.status in (RunStatus.FAILED, RunStatus.CANCELLED)}
+            "can_resume": status in (RunStatus.FAILED, RunStatus.CANCELLED)}
 
 
 def blueprint_view(bp: Blueprint, full: bool = False) -> dict:
