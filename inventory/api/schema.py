@@ -21,6 +21,11 @@ class AutoSchema(openapi.AutoSchema):
                     return operation_id[: -len(suffix)] + "_" + action
         return operation_id
 
+    def _get_paginator(self):
+        if getattr(self.view, "action", None) in BULK_ACTIONS:  # a bulk answer is a plain list
+            return None
+        return super()._get_paginator()
+
     def get_response_serializers(self):
         if getattr(self.view, "action", None) in ("bulk_update", "bulk_partial_update"):
             return self.view.get_serializer_class()(many=True)
@@ -46,18 +51,41 @@ VALIDATION_ERROR = {
 }
 
 
+#: the body of every other refusal (DRF's ``{"detail": ...}``)
+ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+#: status -> (description, the methods it may answer)
+REFUSALS = {
+    "401": ("No credential, or an invalid one.", ("get", "post", "put", "patch", "delete")),
+    "403": ("The credential lacks a scope, or your role does not allow this.", ("get", "post", "put", "patch", "delete")),
+    "404": ("An object the request names (in the path or a parameter) does not exist or is not visible to you.",
+            ("get", "post", "put", "patch", "delete")),
+    "409": ("The request conflicts with the current state (e.g. a duplicate, a full network, a finished job).",
+            ("post", "put", "patch", "delete")),
+    "503": ("A dependency (database, cache, job queue) is unavailable; retry after Retry-After seconds.",
+            ("get", "post", "put", "patch", "delete")),
+}
+
+
 def error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: the one 400 shape as a component, referenced by every
-    operation of the API that does not describe its 400 itself."""
-    result.setdefault("components", {}).setdefault("schemas", {})["ValidationError"] = VALIDATION_ERROR
+    operation of the API that does not describe its 400 itself, and the refusals every operation
+    may answer (401, 403, 404, 409 for writes, 503) with DRF's ``{"detail"}`` body."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ValidationError"] = VALIDATION_ERROR
+    schemas["Error"] = ERROR
     ref = {"$ref": "#/components/schemas/ValidationError"}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for item in result.get("paths", {}).values():
         for method, operation in item.items():
             if method in ("get", "post", "put", "patch", "delete") and isinstance(operation, dict):
-                operation.setdefault("responses", {}).setdefault("400", {
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("400", {
                     "description": "Bad input: the fields (or non_field_errors) and their messages.",
                     "content": {"application/json": {"schema": ref}},
                 })
+                for code, (description, methods) in REFUSALS.items():
+                    if method in methods:
+                        responses.setdefault(code, {"description": description, "content": error})
     return result
 
 

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -17,6 +18,14 @@ from .serializers import BlueprintSaveSerializer, ImportSerializer, ListedSerial
 
 WRITE = {"get": Action.VIEW, "post": Action.ADD, "put": Action.CHANGE, "patch": Action.CHANGE,
          "delete": Action.DELETE}
+
+
+def _page(name: str):
+    """The schema of a list answer whose items are plain objects (services.blueprint_view/run_view)."""
+    return inline_serializer(name, {"count": serializers.IntegerField(),
+                                    "next": serializers.URLField(allow_null=True),
+                                    "previous": serializers.URLField(allow_null=True),
+                                    "results": serializers.ListField(child=serializers.DictField())})
 
 
 class BlueprintView(GenericAPIView):
@@ -42,7 +51,7 @@ class BlueprintListView(BlueprintView):
     serializer_class = BlueprintSaveSerializer
 
     @extend_schema(parameters=[OpenApiParameter("source", str), OpenApiParameter("query", str),
-                               OpenApiParameter("name", str)])
+                               OpenApiParameter("name", str)], responses=_page("BlueprintPage"))
     def get(self, request):
         qs = services.catalog(self.principal, request.query_params.get("source") or None,
                               request.query_params.get("query") or None)
@@ -51,6 +60,7 @@ class BlueprintListView(BlueprintView):
         rows = self.paginate_queryset(qs)
         return self.get_paginated_response([services.blueprint_view(bp) for bp in rows])
 
+    @extend_schema(request=BlueprintSaveSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = self.valid(BlueprintSaveSerializer)
         bp, created = services.save(self.principal, data["document"], data.get("tenant"))
@@ -61,9 +71,11 @@ class BlueprintListView(BlueprintView):
 class BlueprintDetailView(BlueprintView):
     serializer_class = BlueprintSaveSerializer
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk):
         return Response(services.blueprint_view(services.get_by_id(self.principal, pk), full=True))
 
+    @extend_schema(request=BlueprintSaveSerializer, responses=OpenApiTypes.OBJECT)
     def put(self, request, pk):
         data = self.valid(BlueprintSaveSerializer)
         bp, _ = services.save(self.principal, data["document"], pk=pk)
@@ -78,6 +90,7 @@ class PublishView(BlueprintView):
     action = "publish"
     serializer_class = PublishSerializer
 
+    @extend_schema(request=PublishSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         data = self.valid(PublishSerializer)
         bp = services.publish(self.principal, pk, data.get("changelog", ""))
@@ -88,6 +101,7 @@ class ImportView(BlueprintView):
     action = "import"
     serializer_class = ImportSerializer
 
+    @extend_schema(request=ImportSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         data = self.valid(ImportSerializer)
         bp = services.import_copy(self.principal, pk, data.get("tenant"), data.get("name") or None)
@@ -98,6 +112,7 @@ class ListedView(BlueprintView):
     action = "listed"
     serializer_class = ListedSerializer
 
+    @extend_schema(request=ListedSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         data = self.valid(ListedSerializer)
         return Response(services.blueprint_view(services.unlist(self.principal, pk, data["listed"])))
@@ -107,6 +122,7 @@ class UseView(BlueprintView):
     action = "use"
     serializer_class = UseSerializer
 
+    @extend_schema(request=UseSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request):
         data = self.valid(UseSerializer)
         result = services.use(self.principal, data["name"], data.get("params") or {}, source=data.get("source") or None,
@@ -118,6 +134,7 @@ class UseView(BlueprintView):
 class RunListView(BlueprintView):
     queryset = BlueprintRun.objects.none()
 
+    @extend_schema(responses=_page("BlueprintRunPage"))
     def get(self, request):
         rows = self.paginate_queryset(services.visible_runs(self.principal))
         return self.get_paginated_response([services.run_view(r) for r in rows])
@@ -126,6 +143,7 @@ class RunListView(BlueprintView):
 class RunDetailView(BlueprintView):
     queryset = BlueprintRun.objects.none()
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk):
         return Response(services.run_view(services.get_run(self.principal, pk)))
 
@@ -135,5 +153,6 @@ class RunResumeView(BlueprintView):
     queryset = BlueprintRun.objects.none()
     serializer_class = serializers.Serializer  # no body (DRF's OPTIONS metadata describes one)
 
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         return Response(services.run_view(services.resume(self.principal, pk)), status=status.HTTP_202_ACCEPTED)

@@ -50,7 +50,8 @@ class RoleListView(ConfigView):
     serializer_class = RoleSerializer
     queryset = Role.objects.none()
 
-    @extend_schema(parameters=[OpenApiParameter("name", str), OpenApiParameter("global", bool)])
+    @extend_schema(parameters=[OpenApiParameter("name", str), OpenApiParameter("global", bool)],
+                   responses=RoleSerializer(many=True))
     def get(self, request):
         qs = Role.objects.restrict(self.principal, Action.VIEW).prefetch_related("templates", "steps")
         if request.query_params.get("name"):
@@ -62,6 +63,7 @@ class RoleListView(ConfigView):
             qs = qs.filter(tenant__isnull=False)
         return self.page(qs, RoleSerializer)
 
+    @extend_schema(request=RoleSerializer, responses={201: RoleSerializer})
     def post(self, request):
         serializer = RoleSerializer(data=request.data, context={"principal": self.principal})
         serializer.is_valid(raise_exception=True)
@@ -183,14 +185,14 @@ class ScopedDetailView(ConfigView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(get=extend_schema(parameters=SCOPE_PARAMS),
+@extend_schema_view(get=extend_schema(parameters=SCOPE_PARAMS, responses=VariableSerializer(many=True)),
                     post=extend_schema(request=VariableSerializer, responses={200: VariableSerializer}))
 class VariableListView(ScopedListView):
     model, serializer_class, queryset = Variable, VariableSerializer, Variable.objects.none()
     setter = staticmethod(services.set_variable)
 
 
-@extend_schema_view(get=extend_schema(parameters=SCOPE_PARAMS),
+@extend_schema_view(get=extend_schema(parameters=SCOPE_PARAMS, responses=SecretSerializer(many=True)),
                     post=extend_schema(request=SecretSerializer, responses={200: SecretSerializer}))
 class SecretListView(ScopedListView):
     model, serializer_class, queryset = Secret, SecretSerializer, Secret.objects.none()

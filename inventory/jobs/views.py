@@ -139,7 +139,8 @@ class ProvisionStartView(StartView):
 class DiscoveredListView(JobsView):
     serializer_class = DiscoveredDeviceSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("network", {"type": "integer", "minimum": 1, "maximum": MAX_ID})])
+    @extend_schema(parameters=[OpenApiParameter("network", {"type": "integer", "minimum": 1, "maximum": MAX_ID})],
+                   responses=DiscoveredDeviceSerializer(many=True))
     def get(self, request):
         qs = services.visible_discoveries(self.principal, request.query_params.get("network"))
         page = self.paginate_queryset(qs)

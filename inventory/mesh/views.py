@@ -109,6 +109,7 @@ class MeshPeerViewSet(InventoryViewSet):
     def get_queryset(self):
         return super().get_queryset().select_related("mesh", "device", "address", "second_address")
 
+    @extend_schema(exclude=True)  # peers are added under their mesh: POST /api/mesh/meshes/{id}/peers/
     def create(self, request, *args, **kwargs):
         return Response({"detail": "Add peers with POST /api/mesh/meshes/{id}/peers/."},
                         status=status.HTTP_405_METHOD_NOT_ALLOWED)
