@@ -51,3 +51,34 @@ def test_progress_bar_on_a_terminal():
     assert "100%" in out.getvalue()
     elapsed = progress.finish("4 devices")
     assert out.getvalue().rstrip("\n").endswith(f"Tenant: 4 devices ({elapsed:.1f} s)")
+
+
+COMMANDS_WITH_EXAMPLES = {
+    "rebuild_search": "manage.py rebuild_search --batch-size 5000",
+    "ensure_admin": "manage.py ensure_admin --username ops",
+    "serve": "manage.py serve --no-worker",
+    "apikey": "manage.py apikey list --user alice",
+    "oauth_cleanup": "manage.py oauth_cleanup --dry-run",
+    "mcp": "manage.py mcp config --client claude-code",
+    "rotate_field_keys": "manage.py rotate_field_keys",
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS_WITH_EXAMPLES))
+def test_every_project_command_lists_examples_in_its_help(command):
+    from django.core.management import load_command_class
+
+    from inventory.management.cli import WithExamples
+
+    app = {"apikey": "oauth", "oauth_cleanup": "oauth", "mcp": "mcp_gateway",
+           "rotate_field_keys": "inventory.jobs"}.get(command, "inventory")
+    cmd = load_command_class(app, command)
+    assert isinstance(cmd, WithExamples) and cmd.examples
+    parser = cmd.create_parser("manage.py", command)
+    help_text = parser.format_help()
+    assert "examples:\n" in help_text and COMMANDS_WITH_EXAMPLES[command] in help_text
+
+
+def test_rebuild_search_refuses_a_bad_batch_size():
+    result = manage("rebuild_search", "--batch-size", "0")
+    assert result.returncode == 1 and result.stderr.strip() == "CommandError: --batch-size must be at least 1."

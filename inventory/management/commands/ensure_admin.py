@@ -3,9 +3,12 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from inventory.management.cli import WithExamples
 
-class Command(BaseCommand):
+
+class Command(WithExamples, BaseCommand):
     help = "Create a first superuser when there is none, and print its login once."
+    examples = ("", "--username ops")
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")

@@ -4,21 +4,26 @@ addresses with one query per batch and writes with one ``bulk_update`` per batch
 
 from collections import defaultdict
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from inventory.management.cli import Progress, WithExamples
 from inventory.models import Device, IPAddress
 
 
-class Command(BaseCommand):
+class Command(WithExamples, BaseCommand):
     help = "Recompute every device's search text (name, description, tags, domains, addresses...)."
+    examples = ("", "--batch-size 5000")
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000)
 
     def handle(self, *args, batch_size, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
         changed = total = 0
         last = 0
+        progress = Progress(self.stdout, "Search text", Device.objects.count())
         while True:
             with transaction.atomic():
                 batch = list(Device.objects.filter(pk__gt=last).order_by("pk").prefetch_related("tags")[:batch_size])
@@ -36,4 +41,5 @@ class Command(BaseCommand):
                         stale.append(device)
                 Device.objects.bulk_update(stale, ["search_text"])
             changed, total, last = changed + len(stale), total + len(batch), batch[-1].pk
-        self.stdout.write(f"{total} devices, {changed} search texts rebuilt.")
+            progress.advance(len(batch), "devices")
+        progress.finish(f"{total} devices, {changed} search texts rebuilt")

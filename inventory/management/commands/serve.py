@@ -17,9 +17,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from inventory.management.cli import WithExamples
 
-class Command(BaseCommand):
+
+class Command(WithExamples, BaseCommand):
     help = "Start uvicorn (admin, REST, /mcp), a Celery worker and Celery beat; stop all on exit."
+    examples = ("", "--host 127.0.0.1 --port 8001 --workers 2", "--no-worker")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=None, help="default: PUBLIC_URL's host")

@@ -23,11 +23,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.management.cli import WithExamples
 from mcp_gateway import clients
 
 
-class Command(BaseCommand):
+class Command(WithExamples, BaseCommand):
     help = "MCP gateway: print client config, write it into a client, or serve over stdio."
+    examples = ("config --client claude-code", "init cursor --api-key-env INVENTORY_API_KEY", "stdio",
+                "start --port 8001 --workers 2", "status", "logs --lines 100", "purge-audit --days 30")
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="sub", required=True)
@@ -216,6 +219,3 @@ async def bridge(url: str, key: str) -> None:
                             instructions=remote.instructions, on_list_tools=list_tools, on_call_tool=call_tool)
             async with stdio_server() as (read_stream, write_stream):
                 await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-

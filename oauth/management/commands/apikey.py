@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from inventory.management.cli import WithExamples
 from inventory.models import Tenant
 from inventory.tenancy import ALL_SCOPES
 from oauth.conf import parse_duration
@@ -39,8 +40,11 @@ def parse_expiry(value: str):
     return moment
 
 
-class Command(BaseCommand):
+class Command(WithExamples, BaseCommand):
     help = "Create, list and revoke API keys (the key is shown once, at creation)."
+    examples = ("create --user alice --name laptop --scopes inventory:read,jobs:execute --expires 30d",
+                "create --user ci --tenant acme-corp --tool-mode progressive", "list --user alice",
+                "revoke inv_ab12cd34")
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)

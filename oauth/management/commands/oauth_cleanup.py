@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from oauth2_provider.models import clear_expired, get_application_model
 
+from inventory.management.cli import WithExamples
 from oauth.conf import parse_duration
 from oauth.models import RedeemedCode
 
@@ -28,8 +29,9 @@ def unused_clients(older_than_seconds: int):
             .filter(accesstoken__isnull=True, refreshtoken__isnull=True, grant__isnull=True))
 
 
-class Command(BaseCommand):
+class Command(WithExamples, BaseCommand):
     help = "Delete never-authorized self-registered OAuth clients and expired tokens."
+    examples = ("--dry-run", "--older-than 7d")
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", help="e.g. 24h, 7d (default: OAUTH_UNUSED_CLIENT_TTL)")

@@ -8,10 +8,12 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from inventory.fields import encrypted_fields, rotate
+from inventory.management.cli import WithExamples
 
 
-class Command(BaseCommand):
+class Command(WithExamples, BaseCommand):
     help = "Re-encrypt all encrypted fields with the newest FIELD_ENCRYPTION_KEYS key."
+    examples = ("",)
 
     def handle(self, *args, **options):
         qn = connection.ops.quote_name
