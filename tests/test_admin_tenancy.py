@@ -12,14 +12,14 @@ pytestmark = pytest.mark.django_db
 
 def build(tenant, prefix, octet):
     dc = Datacenter.objects.create(tenant=tenant, name=f"{prefix}-dc")
-    net = Network.objects.create(tenant=tenant, name=f"{prefix}-net", subnet=f"10.{octet}.0.0/24", datacenter=dc)
-    pool = IPPool.objects.create(network=net, name=f"{prefix}-pool", start_address=f"10.{octet}.0.10",
-                                 end_address=f"10.{octet}.0.20")
+    net = Network.objects.create(tenant=tenant, name=f"{prefix}-net", subnet=f"127.{100 + octet}.0.0/24", datacenter=dc)
+    pool = IPPool.objects.create(network=net, name=f"{prefix}-pool", start_address=f"127.{100 + octet}.0.10",
+                                 end_address=f"127.{100 + octet}.0.20")
     dev = Device.objects.create(tenant=tenant, name=f"{prefix}-dev", datacenter=dc)
     other = Device.objects.create(tenant=tenant, name=f"{prefix}-dev2", datacenter=dc)
     tag = Tag.objects.create(tenant=tenant, name=f"{prefix}-tag")
     dev.tags.add(tag)
-    ip = IPAddress.objects.create(network=net, address=f"10.{octet}.0.11", device=dev, dns_name=f"{prefix}-ip.example")
+    ip = IPAddress.objects.create(network=net, address=f"127.{100 + octet}.0.11", device=dev, dns_name=f"{prefix}-ip.example")
     rel = DeviceRelationship.objects.create(parent=dev, child=other, type="contains")
     return {"tenant": tenant, "datacenter": dc, "network": net, "ippool": pool, "device": dev, "tag": tag,
             "ipaddress": ip, "devicerelationship": rel}
@@ -39,7 +39,7 @@ def world(tenant_a, tenant_b, make_user):
 MODELS = ["tenant", "membership", "datacenter", "network", "ippool", "ipaddress", "device", "tag",
           "devicerelationship"]
 SEARCH = {"tenant": "Tenant B", "membership": "member_b", "datacenter": "bravo", "network": "bravo",
-          "ippool": "bravo", "ipaddress": "10.2.0.11", "device": "bravo", "tag": "bravo",
+          "ippool": "bravo", "ipaddress": "127.102.0.11", "device": "bravo", "tag": "bravo",
           "devicerelationship": "bravo"}
 
 
@@ -185,7 +185,7 @@ def test_history_shows_audit_trail_with_actor(client, world):
             "tags": [world["a"]["tag"].pk],
             "addresses-TOTAL_FORMS": 1, "addresses-INITIAL_FORMS": 1,
             "addresses-0-id": world["a"]["ipaddress"].pk, "addresses-0-device": dev.pk,
-            "addresses-0-address": "10.1.0.11", "addresses-0-network": world["a"]["network"].pk,
+            "addresses-0-address": "127.101.0.11", "addresses-0-network": world["a"]["network"].pk,
             "addresses-0-status": "allocated", "addresses-0-dns_name": "",
             "child_links-TOTAL_FORMS": 0, "child_links-INITIAL_FORMS": 0,
             "parent_links-TOTAL_FORMS": 0, "parent_links-INITIAL_FORMS": 0, **NEW_ROWS}

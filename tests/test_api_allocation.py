@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def net(tenant_a):
-    return Network.objects.create(tenant=tenant_a, name="lan", subnet="10.0.0.0/24")
+    return Network.objects.create(tenant=tenant_a, name="lan", subnet="127.100.0.0/24")
 
 
 def next_ip(client, kind, obj, body=None):
@@ -27,23 +27,23 @@ def next_ip(client, kind, obj, body=None):
 
 
 def test_preview_and_allocate_skip_used_and_reserved(api, operator_a, net):
-    IPAddress.objects.create(network=net, address="10.0.0.1")
-    IPAddress.objects.create(network=net, address="10.0.0.2", status=AddressStatus.RESERVED)
-    IPAddress.objects.create(network=net, address="10.0.0.4", status=AddressStatus.DHCP)
+    IPAddress.objects.create(network=net, address="127.100.0.1")
+    IPAddress.objects.create(network=net, address="127.100.0.2", status=AddressStatus.RESERVED)
+    IPAddress.objects.create(network=net, address="127.100.0.4", status=AddressStatus.DHCP)
     c = api(operator_a)
-    assert next_ip(c, "networks", net).json() == {"address": "10.0.0.3", "network": net.pk, "pool": None}
-    assert next_ip(c, "networks", net).json()["address"] == "10.0.0.3"  # a preview takes nothing
+    assert next_ip(c, "networks", net).json() == {"address": "127.100.0.3", "network": net.pk, "pool": None}
+    assert next_ip(c, "networks", net).json()["address"] == "127.100.0.3"  # a preview takes nothing
     r = next_ip(c, "networks", net, {"dns_name": "a.example.com"})
-    assert r.status_code == 201 and r.json()["address"] == "10.0.0.3" and r.json()["dns_name"] == "a.example.com"
-    assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.5"
-    assert next_ip(c, "networks", net).json()["address"] == "10.0.0.6"
+    assert r.status_code == 201 and r.json()["address"] == "127.100.0.3" and r.json()["dns_name"] == "a.example.com"
+    assert next_ip(c, "networks", net, {}).json()["address"] == "127.100.0.5"
+    assert next_ip(c, "networks", net).json()["address"] == "127.100.0.6"
 
 
 def test_preview_locks_and_writes_only_to_raise_the_hint(operator_a, net):
     from django.test.utils import CaptureQueriesContext
 
     for n in (1, 2, 3):
-        IPAddress.objects.create(network=net, address=f"10.0.0.{n}")
+        IPAddress.objects.create(network=net, address=f"127.100.0.{n}")
     principal = Principal(operator_a)
 
     def preview():
@@ -54,17 +54,17 @@ def test_preview_locks_and_writes_only_to_raise_the_hint(operator_a, net):
         return address, ("FOR UPDATE" in sql or "FOR NO KEY UPDATE" in sql), "UPDATE " in sql.replace("FOR UPDATE", "")
 
     locks = connection.vendor == "postgresql"  # SQLite has no row locks (it serialises writers)
-    assert preview() == ("10.0.0.4", locks, True)  # a better lower bound: stored under the lock
-    assert preview() == ("10.0.0.4", False, False)  # steady state: read only
-    IPAddress.objects.filter(address="10.0.0.2").delete()  # lowers the hint
-    assert preview() == ("10.0.0.2", False, False)
-    IPAddress.objects.create(network=net, address="10.0.0.2")
+    assert preview() == ("127.100.0.4", locks, True)  # a better lower bound: stored under the lock
+    assert preview() == ("127.100.0.4", False, False)  # steady state: read only
+    IPAddress.objects.filter(address="127.100.0.2").delete()  # lowers the hint
+    assert preview() == ("127.100.0.2", False, False)
+    IPAddress.objects.create(network=net, address="127.100.0.2")
     # the hint lags by 2 addresses, fewer than HINT_SLACK: the search walks them, nothing is written
-    assert preview() == ("10.0.0.4", False, False)
+    assert preview() == ("127.100.0.4", False, False)
     for n in range(4, 4 + HINT_SLACK):
-        IPAddress.objects.create(network=net, address=f"10.0.0.{n}")
-    assert preview() == (f"10.0.0.{4 + HINT_SLACK}", locks, True)  # lags by HINT_SLACK: raised
-    assert preview() == (f"10.0.0.{4 + HINT_SLACK}", False, False)
+        IPAddress.objects.create(network=net, address=f"127.100.0.{n}")
+    assert preview() == (f"127.100.0.{4 + HINT_SLACK}", locks, True)  # lags by HINT_SLACK: raised
+    assert preview() == (f"127.100.0.{4 + HINT_SLACK}", False, False)
 
 
 def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
@@ -74,7 +74,7 @@ def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
     r = next_ip(c, "networks", net, {"device": dev.pk, "dns_name": "web1.example.com"})
     assert r.status_code == 201 and r.json()["device"]["id"] == dev.pk
     dev.refresh_from_db()
-    assert "10.0.0.1" in dev.search_text  # the receivers of a save ran
+    assert "127.100.0.1" in dev.search_text  # the receivers of a save ran
     assert c.get("/api/ip-addresses/").json()["count"] == 1
     assert next_ip(c, "networks", net, {"device": 999999}).status_code == 400
     assert next_ip(c, "networks", net, {"device": "x"}).status_code == 400
@@ -85,10 +85,10 @@ def test_allocate_to_device_and_bad_bodies(api, operator_a, net, tenant_a):
 
 
 def test_pool_allocation_and_exhaustion(api, operator_a, net):
-    pool = IPPool.objects.create(network=net, name="p", start_address="10.0.0.250", end_address="10.0.0.255")
+    pool = IPPool.objects.create(network=net, name="p", start_address="127.100.0.250", end_address="127.100.0.255")
     c = api(operator_a)
     got = [next_ip(c, "pools", pool, {}).json()["address"] for _ in range(5)]
-    assert got == ["10.0.0.250", "10.0.0.251", "10.0.0.252", "10.0.0.253", "10.0.0.254"]  # never the broadcast
+    assert got == ["127.100.0.250", "127.100.0.251", "127.100.0.252", "127.100.0.253", "127.100.0.254"]  # never the broadcast
     assert IPAddress.objects.filter(pool=pool).count() == 5
     r = next_ip(c, "pools", pool, {})
     assert r.status_code == 409 and "full" in r.json()["detail"]
@@ -97,11 +97,11 @@ def test_pool_allocation_and_exhaustion(api, operator_a, net):
 
 
 def test_network_allocation_records_the_pool_holding_the_address(api, operator_a, net):
-    pool = IPPool.objects.create(network=net, name="p", start_address="10.0.0.2", end_address="10.0.0.3")
+    pool = IPPool.objects.create(network=net, name="p", start_address="127.100.0.2", end_address="127.100.0.3")
     c = api(operator_a)
     got = [next_ip(c, "networks", net, {}).json() for _ in range(4)]
     assert [(r["address"], r["pool"] and r["pool"]["id"]) for r in got] == [
-        ("10.0.0.1", None), ("10.0.0.2", pool.pk), ("10.0.0.3", pool.pk), ("10.0.0.4", None)]
+        ("127.100.0.1", None), ("127.100.0.2", pool.pk), ("127.100.0.3", pool.pk), ("127.100.0.4", None)]
     assert IPAddress.objects.filter(pool=pool).count() == 2
 
 
@@ -115,9 +115,9 @@ def test_freed_address_is_reused(api, operator_a, net):
     c = api(operator_a)
     ids = [next_ip(c, "networks", net, {}).json()["id"] for _ in range(3)]
     IPAddress.objects.get(pk=ids[0]).delete()
-    assert next_ip(c, "networks", net).json()["address"] == "10.0.0.1"
-    assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.1"
-    assert next_ip(c, "networks", net, {}).json()["address"] == "10.0.0.4"
+    assert next_ip(c, "networks", net).json()["address"] == "127.100.0.1"
+    assert next_ip(c, "networks", net, {}).json()["address"] == "127.100.0.1"
+    assert next_ip(c, "networks", net, {}).json()["address"] == "127.100.0.4"
 
 
 def _hint_writes(delete) -> list[str]:
@@ -141,33 +141,33 @@ def test_deleting_a_network_or_tenant_does_not_rewrite_hints_per_address(tenant_
         return network
 
     # the addresses go with their network (or tenant): its rows are not rewritten once per address
-    first, second = filled(tenant_a, "n1", "10.1.0.0/24"), filled(tenant_a, "n2", "10.2.0.0/24")
+    first, second = filled(tenant_a, "n1", "127.101.0.0/24"), filled(tenant_a, "n2", "127.102.0.0/24")
     assert _hint_writes(first.delete) == []
     assert _hint_writes(Network.objects.filter(pk=second.pk).delete) == []
-    filled(tenant_b, "n3", "10.3.0.0/24")
+    filled(tenant_b, "n3", "127.103.0.0/24")
     assert _hint_writes(tenant_b.delete) == []
     assert not IPAddress.objects.exists() and not IPPool.objects.exists()
     # addresses deleted from a network that stays free their place: the hints come down to the
     # lowest of them, in one write per network and pool however many go
-    kept = filled(tenant_a, "n4", "10.4.0.0/24")
-    assert len(_hint_writes(IPAddress.objects.filter(address="10.4.0.3").delete)) == 2
+    kept = filled(tenant_a, "n4", "127.104.0.0/24")
+    assert len(_hint_writes(IPAddress.objects.filter(address="127.104.0.3").delete)) == 2
     kept.refresh_from_db()
-    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("10.4.0.3")
+    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("127.104.0.3")
     Network.objects.filter(pk=kept.pk).update(alloc_hint="f" * 32)
     IPPool.objects.filter(network=kept).update(alloc_hint="f" * 32)
     for n in (9, 8, 7):  # Django deletes in id order: the highest address first
-        IPAddress.objects.create(network=kept, address=f"10.4.0.{n}")
-    several = IPAddress.objects.filter(network=kept, address__in=["10.4.0.9", "10.4.0.8", "10.4.0.7"])
+        IPAddress.objects.create(network=kept, address=f"127.104.0.{n}")
+    several = IPAddress.objects.filter(network=kept, address__in=["127.104.0.9", "127.104.0.8", "127.104.0.7"])
     assert len(_hint_writes(several.delete)) == 2
     kept.refresh_from_db()
-    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("10.4.0.7")
+    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("127.104.0.7")
     # the same queryset deleted again (in another transaction) lowers the hints again
-    IPAddress.objects.create(network=kept, address="10.4.0.8")
+    IPAddress.objects.create(network=kept, address="127.104.0.8")
     Network.objects.filter(pk=kept.pk).update(alloc_hint="f" * 32)
     IPPool.objects.filter(network=kept).update(alloc_hint="f" * 32)
     assert len(_hint_writes(several.delete)) == 2
     kept.refresh_from_db()
-    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("10.4.0.8")
+    assert kept.alloc_hint == kept.pools.get().alloc_hint == ipam.key("127.104.0.8")
 
 
 @pytest.mark.parametrize("subnet, expected", [
@@ -210,14 +210,14 @@ def test_read_only_key_cannot_allocate(operator_a, net):
 
 def test_services_without_request(operator_a, viewer_a, net):
     principal = Principal(operator_a)
-    assert preview_next_ip(principal, net).address == "10.0.0.1"
+    assert preview_next_ip(principal, net).address == "127.100.0.1"
     row = allocate_next_ip(principal, net, dns_name="svc.example.com")
-    assert row.address == "10.0.0.1" and row.network == net
+    assert row.address == "127.100.0.1" and row.network == net
     with pytest.raises(Exception) as exc:
         allocate_next_ip(Principal(viewer_a), net)
     assert exc.value.status_code == 403
     # by id: the target is read by the allocation, as the principal sees it
-    assert allocate_next_ip(principal, (Network, net.pk)).address == "10.0.0.2"
+    assert allocate_next_ip(principal, (Network, net.pk)).address == "127.100.0.2"
     for who, pk, status in ((viewer_a, net.pk, 403), (operator_a, net.pk + 1000, 404), (operator_a, "x", 404)):
         with pytest.raises(Exception) as exc:
             allocate_next_ip(Principal(who), (Network, pk))
@@ -285,10 +285,10 @@ def test_allocation_raises_the_hint_once_it_lags(operator_a, net, path):
         net.refresh_from_db()
         return row.address, net.alloc_hint
 
-    assert take() == ("10.0.0.1", ipam.key("10.0.0.2"))  # no hint yet: every address below is used
+    assert take() == ("127.100.0.1", ipam.key("127.100.0.2"))  # no hint yet: every address below is used
     for n in range(2, 2 + HINT_SLACK - 1):
-        assert take() == (f"10.0.0.{n}", ipam.key("10.0.0.2"))  # lags by fewer than HINT_SLACK
-    assert take() == (f"10.0.0.{1 + HINT_SLACK}", ipam.key(f"10.0.0.{2 + HINT_SLACK}"))
+        assert take() == (f"127.100.0.{n}", ipam.key("127.100.0.2"))  # lags by fewer than HINT_SLACK
+    assert take() == (f"127.100.0.{1 + HINT_SLACK}", ipam.key(f"127.100.0.{2 + HINT_SLACK}"))
 
 
 @pytest.mark.fast_paths("allocation_function")
@@ -298,15 +298,15 @@ def test_the_search_starts_from_the_hint_in_the_database_not_the_one_read(operat
     to .50: the function reads the hint under the network's lock, and the freed address is taken."""
     from inventory.services import allocation
 
-    IPAddress.objects.bulk_create([IPAddress(tenant=net.tenant, network=net, address=f"10.0.0.{n}",
-                                             address_key=ipam.key(f"10.0.0.{n}")) for n in range(1, 201)])
-    Network.objects.filter(pk=net.pk).update(alloc_hint=ipam.key("10.0.0.100"))
+    IPAddress.objects.bulk_create([IPAddress(tenant=net.tenant, network=net, address=f"127.100.0.{n}",
+                                             address_key=ipam.key(f"127.100.0.{n}")) for n in range(1, 201)])
+    Network.objects.filter(pk=net.pk).update(alloc_hint=ipam.key("127.100.0.100"))
     allocation._known[(Network, net.pk)] = Network.objects.get(pk=net.pk)
-    IPAddress.objects.get(address="10.0.0.50").delete()  # lowers the hint to .50
-    assert allocate_next_ip(Principal(operator_a), (Network, net.pk)).address == "10.0.0.50"
-    assert allocate_next_ip(Principal(operator_a), (Network, net.pk)).address == "10.0.0.201"
+    IPAddress.objects.get(address="127.100.0.50").delete()  # lowers the hint to .50
+    assert allocate_next_ip(Principal(operator_a), (Network, net.pk)).address == "127.100.0.50"
+    assert allocate_next_ip(Principal(operator_a), (Network, net.pk)).address == "127.100.0.201"
     net.refresh_from_db()
-    assert net.alloc_hint == ipam.key("10.0.0.202")  # .201 was found from .50: lagging by 152, raised
+    assert net.alloc_hint == ipam.key("127.100.0.202")  # .201 was found from .50: lagging by 152, raised
 
 
 @pytest.mark.fast_paths("allocation_function")
@@ -318,7 +318,7 @@ def test_a_known_target_is_not_read_again(operator_a, net):
     principal = Principal(operator_a)
     allocate_next_ip(principal, (Network, net.pk))
     with CaptureQueriesContext(connection) as queries:
-        assert allocate_next_ip(principal, (Network, net.pk)).address == "10.0.0.2"
+        assert allocate_next_ip(principal, (Network, net.pk)).address == "127.100.0.2"
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) == 1 and "inventory_allocate_address" in statements[0]
 
@@ -358,7 +358,7 @@ def test_a_known_target_moved_to_another_tenant_is_read_again(operator_a, tenant
 @pytest.mark.fast_paths("allocation_function")
 @pytest.mark.postgres
 def test_a_full_known_target_is_named_as_it_is_now(operator_a, tenant_a):
-    small = Network.objects.create(tenant=tenant_a, name="small", subnet="10.0.0.0/30")  # .1 and .2
+    small = Network.objects.create(tenant=tenant_a, name="small", subnet="127.100.0.0/30")  # .1 and .2
     for _n in range(2):
         allocate_next_ip(Principal(operator_a), (Network, small.pk))
     Network.objects.filter(pk=small.pk).update(name="renamed")
@@ -372,12 +372,12 @@ def test_a_full_known_target_is_named_as_it_is_now(operator_a, tenant_a):
 def test_a_hint_above_a_free_address_does_not_make_the_target_full(operator_a, tenant_a):
     """An address deleted without Django's signals (raw SQL) leaves the hint above it: the search
     from the hint finds nothing, the one from the range's start finds the freed address (no 409)."""
-    small = Network.objects.create(tenant=tenant_a, name="small", subnet="10.0.0.0/29")  # .1 to .6
+    small = Network.objects.create(tenant=tenant_a, name="small", subnet="127.100.0.0/29")  # .1 to .6
     for _n in range(1, 7):
         allocate_next_ip(Principal(operator_a), small)
-    Network.objects.filter(pk=small.pk).update(alloc_hint=ipam.key("10.0.0.6"))
-    IPAddress.objects.filter(address="10.0.0.3")._raw_delete(connection.alias)  # no signal: the hint stays
-    assert allocate_next_ip(Principal(operator_a), small).address == "10.0.0.3"
+    Network.objects.filter(pk=small.pk).update(alloc_hint=ipam.key("127.100.0.6"))
+    IPAddress.objects.filter(address="127.100.0.3")._raw_delete(connection.alias)  # no signal: the hint stays
+    assert allocate_next_ip(Principal(operator_a), small).address == "127.100.0.3"
     with pytest.raises(Conflict):  # full now
         allocate_next_ip(Principal(operator_a), small)
 
@@ -393,15 +393,15 @@ def test_a_target_changed_after_it_was_read_is_read_again(operator_a, net, monke
     from inventory.services import allocation
 
     if change == "pool range":
-        pool = IPPool.objects.create(network=net, name="p", start_address="10.0.0.10", end_address="10.0.0.20")
+        pool = IPPool.objects.create(network=net, name="p", start_address="127.100.0.10", end_address="127.100.0.20")
         target = stale = IPPool.objects.select_related("network").get(pk=pool.pk)
     else:
         target = stale = Network.objects.get(pk=net.pk)
     if change == "subnet":
-        net.subnet = "10.0.1.0/24"
+        net.subnet = "127.100.1.0/24"
         net.save()
     elif change == "pool range":
-        pool.start_address, pool.end_address = "10.0.0.30", "10.0.0.40"
+        pool.start_address, pool.end_address = "127.100.0.30", "127.100.0.40"
         pool.save()
     else:
         net.delete()
@@ -415,7 +415,7 @@ def test_a_target_changed_after_it_was_read_is_read_again(operator_a, net, monke
         assert not IPAddress.objects.exists()
         return
     row = allocation._allocate_in_database(Principal(operator_a), target, device=None, dns_name="", description="")
-    assert len(reads) == 2 and row.address == ("10.0.1.1" if change == "subnet" else "10.0.0.30")
+    assert len(reads) == 2 and row.address == ("127.100.1.1" if change == "subnet" else "127.100.0.30")
     assert IPAddress.objects.count() == 1
 
 
@@ -446,7 +446,7 @@ def _run_parallel(n, target, principal_user):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_allocations_get_distinct_addresses(tenant_a, make_user):
     user = make_user("op", {tenant_a: "operator"})
-    net = Network.objects.create(tenant=tenant_a, name="big", subnet="10.8.0.0/16")
+    net = Network.objects.create(tenant=tenant_a, name="big", subnet="127.108.0.0/16")
     results, errors = _run_parallel(32, net, user)
     assert errors == [] and len(results) == 32 and len(set(results)) == 32
     assert IPAddress.objects.filter(network=net).count() == 32
@@ -456,10 +456,10 @@ def test_parallel_allocations_get_distinct_addresses(tenant_a, make_user):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_exhaustion_gives_conflicts_never_duplicates(tenant_a, make_user):
     user = make_user("op", {tenant_a: "operator"})
-    net = Network.objects.create(tenant=tenant_a, name="small", subnet="10.9.0.0/24")
-    pool = IPPool.objects.create(network=net, name="tiny", start_address="10.9.0.10", end_address="10.9.0.19")
+    net = Network.objects.create(tenant=tenant_a, name="small", subnet="127.109.0.0/24")
+    pool = IPPool.objects.create(network=net, name="tiny", start_address="127.109.0.10", end_address="127.109.0.19")
     results, errors = _run_parallel(32, pool, user)
-    assert sorted(results) == sorted(f"10.9.0.{i}" for i in range(10, 20))
+    assert sorted(results) == sorted(f"127.109.0.{i}" for i in range(10, 20))
     assert len(errors) == 22 and all(isinstance(e, Conflict) and e.status_code == 409 for e in errors)
     assert IPAddress.objects.filter(network=net).count() == 10
 

@@ -46,9 +46,9 @@ def test_filter_spellings_ids_slugs_names_repeatable(http, world):
     assert names(http.get("/api/devices/", params=[("datacenter_id", a["datacenter"].pk),
                                                     ("datacenter_id", other_dc.pk)])) == ["dev-a", "dev3-a"]
     assert names(http.get("/api/devices/?datacenter_id=null")) == ["dev2-a"]
-    assert names(http.get("/api/ip-addresses/?network=net-a")) == ["10.0.0.5"]
-    assert names(http.get("/api/ip-addresses/?network=10.0.0.0/24")) == ["10.0.0.5"]
-    assert names(http.get("/api/ip-addresses/?device=dev-a")) == ["10.0.0.5"]
+    assert names(http.get("/api/ip-addresses/?network=net-a")) == ["127.100.0.5"]
+    assert names(http.get("/api/ip-addresses/?network=127.100.0.0/24")) == ["127.100.0.5"]
+    assert names(http.get("/api/ip-addresses/?device=dev-a")) == ["127.100.0.5"]
     assert names(http.get(f"/api/pools/?network_id={a['network'].pk}")) == ["pool-a"]
     assert names(http.get(f"/api/networks/?datacenter={a['datacenter'].name}")) == ["net-a"]
     rel = http.get("/api/relationships/?device=dev2-a").json()["results"]
@@ -86,27 +86,27 @@ def test_filter_spellings_are_in_the_openapi_schema(http):
 
 def test_addresses_by_containment_and_exact_q(http, world):
     net = world["a"]["network"]
-    for address in ("10.0.0.1", "10.0.0.10", "10.0.0.100"):
+    for address in ("127.100.0.1", "127.100.0.10", "127.100.0.100"):
         IPAddress.objects.create(address=address, network=net)
     wide = Network.objects.create(tenant=world["a"]["tenant"], name="v6", subnet="2001:db8::/64")
     IPAddress.objects.create(address="2001:db8::10", network=wide)
     low = Network.objects.create(tenant=world["a"]["tenant"], name="v6-low", subnet="::a00:0/120")
-    IPAddress.objects.create(address="::a00:5", network=low)  # an IPv6 address whose key lies in 10.0.0.0/24's range
-    assert names(http.get("/api/ip-addresses/?parent=10.0.0.0/28")) == ["10.0.0.1", "10.0.0.10", "10.0.0.5"]
-    assert names(http.get("/api/ip-addresses/?parent=10.0.0.0/24")) == ["10.0.0.1", "10.0.0.10", "10.0.0.100", "10.0.0.5"]
+    IPAddress.objects.create(address="::a00:5", network=low)  # an IPv6 address whose key lies in 127.100.0.0/24's range
+    assert names(http.get("/api/ip-addresses/?parent=127.100.0.0/28")) == ["127.100.0.1", "127.100.0.10", "127.100.0.5"]
+    assert names(http.get("/api/ip-addresses/?parent=127.100.0.0/24")) == ["127.100.0.1", "127.100.0.10", "127.100.0.100", "127.100.0.5"]
     assert names(http.get("/api/ip-addresses/?parent=2001:db8::/32")) == ["2001:db8::10"]
-    assert names(http.get(f"/api/ip-addresses/?network_id={net.pk}&parent=10.0.0.0/29")) == ["10.0.0.1", "10.0.0.5"]
-    # q: an address is exactly it (not 10.0.0.10 and 10.0.0.100), a CIDR is containment
-    assert names(http.get("/api/ip-addresses/?q=10.0.0.1")) == ["10.0.0.1"]
-    assert names(http.get("/api/ip-addresses/?q=10.0.0.8/29")) == ["10.0.0.10"]
-    assert names(http.get("/api/ip-addresses/?q=10.0.1.0/24")) == []
-    r = http.get("/api/ip-addresses/?parent=10.0.0.300/24")
+    assert names(http.get(f"/api/ip-addresses/?network_id={net.pk}&parent=127.100.0.0/29")) == ["127.100.0.1", "127.100.0.5"]
+    # q: an address is exactly it (not 127.100.0.10 and 127.100.0.100), a CIDR is containment
+    assert names(http.get("/api/ip-addresses/?q=127.100.0.1")) == ["127.100.0.1"]
+    assert names(http.get("/api/ip-addresses/?q=127.100.0.8/29")) == ["127.100.0.10"]
+    assert names(http.get("/api/ip-addresses/?q=127.100.1.0/24")) == []
+    r = http.get("/api/ip-addresses/?parent=127.100.0.300/24")
     assert r.status_code == 400 and "parent" in r.json()
     assert http.get("/api/ip-addresses/?parent=net-b").status_code == 400
     # another tenant's addresses in the same range stay invisible
-    assert IPAddress.objects.filter(address="10.0.0.5").count() == 2
-    assert names(http.get("/api/ip-addresses/?q=10.0.0.5")) == ["10.0.0.5"]
-    # PostgreSQL spells this address ::10.0.0.5, SQLite as given: the same address
+    assert IPAddress.objects.filter(address="127.100.0.5").count() == 2
+    assert names(http.get("/api/ip-addresses/?q=127.100.0.5")) == ["127.100.0.5"]
+    # PostgreSQL spells this address ::127.100.0.5, SQLite as given: the same address
     assert [str(ipaddress.ip_address(n)) for n in names(http.get("/api/ip-addresses/?q=::a00:5"))] == ["::a00:5"]
 
 
@@ -124,7 +124,7 @@ def test_strict_ordering_and_body_fields(http, world):
     assert Datacenter.objects.count() == before
     r = http.patch(f"/api/devices/{world['a']['device'].pk}/", json={"colour": "red"})
     assert r.status_code == 400 and "colour" in r.json()
-    r = http.post("/api/devices/", json={"name": "x", "addresses": [{"ip": "10.0.0.9", "prefix": 24}]})
+    r = http.post("/api/devices/", json={"name": "x", "addresses": [{"ip": "127.100.0.9", "prefix": 24}]})
     assert r.status_code == 400 and "prefix" in json.dumps(r.json())
     # read-only fields sent back (a GET's body PUT back) are ignored, as before
     body = http.get(f"/api/datacenters/{world['a']['datacenter'].pk}/").json()
@@ -148,7 +148,7 @@ def test_one_error_shape(http, make_user, tenant_b, world):
     r = http.get("/api/devices/?colour=red")
     assert r.status_code == 400 and list(r.json()) == ["non_field_errors"] and "colour" in r.json()["non_field_errors"][0]
     # nested: the bad items of a list by their index
-    r = http.post("/api/devices/", json={"name": "y", "addresses": [{"ip": "10.0.0.40"}, {"ip": "nope"}]})
+    r = http.post("/api/devices/", json={"name": "y", "addresses": [{"ip": "127.100.0.40"}, {"ip": "nope"}]})
     assert r.status_code == 400
     assert r.json() == {"addresses": {"1": {"ip": ["Enter a valid IPv4 or IPv6 address."]}}}, r.text
     schema = http.get("/api/schema/?format=json").json()

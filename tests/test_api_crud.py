@@ -102,13 +102,13 @@ def test_viewer_cannot_create(api, viewer_a):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({"name": "n", "subnet": "10.0.0.1/24"}, "subnet"),
+    ({"name": "n", "subnet": "127.100.0.1/24"}, "subnet"),
     ({"name": "n", "subnet": "banana"}, "subnet"),
-    ({"name": "n", "subnet": "10.0.0.0/24", "vlan_id": 5000}, "vlan_id"),
-    ({"name": "n", "subnet": "10.0.0.0/24", "vlan_id": "abc"}, "vlan_id"),
-    ({"name": "n", "subnet": "10.0.0.0/24", "datacenter": 999999}, "datacenter"),
-    ({"name": "", "subnet": "10.0.0.0/24"}, "name"),
-    ({"subnet": "10.0.0.0/24"}, "name"),
+    ({"name": "n", "subnet": "127.100.0.0/24", "vlan_id": 5000}, "vlan_id"),
+    ({"name": "n", "subnet": "127.100.0.0/24", "vlan_id": "abc"}, "vlan_id"),
+    ({"name": "n", "subnet": "127.100.0.0/24", "datacenter": 999999}, "datacenter"),
+    ({"name": "", "subnet": "127.100.0.0/24"}, "name"),
+    ({"subnet": "127.100.0.0/24"}, "name"),
 ])
 def test_network_bad_input(api, operator_a, body, field):
     r = api(operator_a).post("/api/networks/", body, format="json")
@@ -118,29 +118,29 @@ def test_network_bad_input(api, operator_a, body, field):
 
 def test_network_and_pool(api, operator_a):
     c = api(operator_a)
-    net = c.post("/api/networks/", {"name": "lan", "subnet": "192.168.1.0/24", "vlan_id": 10}).json()
+    net = c.post("/api/networks/", {"name": "lan", "subnet": "127.168.1.0/24", "vlan_id": 10}).json()
     assert net["family"] == 4 and net["prefix_length"] == 24
-    r = c.post("/api/pools/", {"network": net["id"], "name": "dhcp", "start_address": "192.168.1.100", "end_address": "192.168.1.50"})
+    r = c.post("/api/pools/", {"network": net["id"], "name": "dhcp", "start_address": "127.168.1.100", "end_address": "127.168.1.50"})
     assert r.status_code == 400 and "end_address" in r.json()
-    r = c.post("/api/pools/", {"network": net["id"], "name": "dhcp", "start_address": "192.168.1.100", "end_address": "192.168.1.150"})
+    r = c.post("/api/pools/", {"network": net["id"], "name": "dhcp", "start_address": "127.168.1.100", "end_address": "127.168.1.150"})
     assert r.status_code == 201
-    r = c.post("/api/pools/", {"network": net["id"], "name": "p2", "start_address": "192.168.1.140", "end_address": "192.168.1.160"})
+    r = c.post("/api/pools/", {"network": net["id"], "name": "p2", "start_address": "127.168.1.140", "end_address": "127.168.1.160"})
     assert r.status_code == 400 and "overlaps" in r.json()["start_address"][0]
-    r = c.post("/api/pools/", {"network": net["id"], "name": "p3", "start_address": "10.0.0.1", "end_address": "10.0.0.2"})
+    r = c.post("/api/pools/", {"network": net["id"], "name": "p3", "start_address": "127.100.0.1", "end_address": "127.100.0.2"})
     assert r.status_code == 400 and "start_address" in r.json()
 
 
 def test_ip_address_crud(api, operator_a, world):
     c = api(operator_a)
-    r = c.post("/api/ip-addresses/", {"address": "10.0.0.9", "network": world["a"]["network"].pk, "dns_name": "h.example.com"})
+    r = c.post("/api/ip-addresses/", {"address": "127.100.0.9", "network": world["a"]["network"].pk, "dns_name": "h.example.com"})
     assert r.status_code == 201, r.json()
     assert r.json()["tenant"]["id"] == world["a"]["tenant"].pk
-    assert c.post("/api/ip-addresses/", {"address": "10.0.0.9", "network": world["a"]["network"].pk}).json() == {
+    assert c.post("/api/ip-addresses/", {"address": "127.100.0.9", "network": world["a"]["network"].pk}).json() == {
         "address": ["IP address with this Network and Address already exists."]}
-    r = c.post("/api/ip-addresses/", {"address": "10.9.9.9", "network": world["a"]["network"].pk})
+    r = c.post("/api/ip-addresses/", {"address": "127.109.9.9", "network": world["a"]["network"].pk})
     assert r.status_code == 400 and "not inside" in r.json()["address"][0]
     assert c.post("/api/ip-addresses/", {"address": "999.1.1.1"}).status_code == 400
-    r = c.get("/api/ip-addresses/", {"address": "10.0.0.9"})
+    r = c.get("/api/ip-addresses/", {"address": "127.100.0.9"})
     assert r.json()["count"] == 1
     assert c.get("/api/ip-addresses/", {"address": "nope"}).status_code == 400
 
@@ -149,38 +149,38 @@ def test_ip_address_crud(api, operator_a, world):
 def test_device_saved_with_addresses_tags_domains(api, operator_a, world):
     c = api(operator_a)
     body = {"name": "web1", "make_model": "Dell R640", "os": "Ubuntu 24.04", "status": "active",
-            "addresses": [{"ip": "10.0.0.20", "type": "ipv4"}, {"ip": "2001:db8::1", "type": "ipv6"}],
+            "addresses": [{"ip": "127.100.0.20", "type": "ipv4"}, {"ip": "2001:db8::1", "type": "ipv6"}],
             "tags": ["web", "prod"], "domains": ["Example.COM."], "datacenter": world["a"]["datacenter"].pk}
     r = c.post("/api/devices/", body, format="json")
     assert r.status_code == 201, r.json()
     d = r.json()
     assert d["tags"] == ["prod", "web"] and d["domains"] == ["example.com"]
-    assert {(a["ip"], a["type"]) for a in d["addresses"]} == {("10.0.0.20", "ipv4"), ("2001:db8::1", "ipv6")}
+    assert {(a["ip"], a["type"]) for a in d["addresses"]} == {("127.100.0.20", "ipv4"), ("2001:db8::1", "ipv6")}
     # detail and list read tags and addresses with the batch loaders: the same values as the save rendered
     listed = c.get("/api/devices/", {"name": "web1"}).json()["results"]
     for shown in (c.get(d["url"]).json(), *listed):
         assert shown["tags"] == d["tags"]
         assert sorted(shown["addresses"], key=lambda a: a["id"]) == sorted(d["addresses"], key=lambda a: a["id"])
-        assert [a["ip"] for a in shown["addresses"]] == ["10.0.0.20", "2001:db8::1"]  # address order
+        assert [a["ip"] for a in shown["addresses"]] == ["127.100.0.20", "2001:db8::1"]  # address order
     assert len(listed) == 1
-    assert IPAddress.objects.get(address="10.0.0.20").network == world["a"]["network"]
+    assert IPAddress.objects.get(address="127.100.0.20").network == world["a"]["network"]
     device = Device.objects.get(pk=d["id"])
-    assert "prod" in device.search_text and "10.0.0.20" in device.search_text
+    assert "prod" in device.search_text and "127.100.0.20" in device.search_text
     # replace addresses and tags
-    r = c.patch(d["url"], {"addresses": [{"ip": "10.0.0.21"}], "tags": ["db"]}, format="json")
+    r = c.patch(d["url"], {"addresses": [{"ip": "127.100.0.21"}], "tags": ["db"]}, format="json")
     assert r.status_code == 200
-    assert [a["ip"] for a in r.json()["addresses"]] == ["10.0.0.21"] and r.json()["tags"] == ["db"]
-    assert not IPAddress.objects.filter(address="10.0.0.20").exists()
+    assert [a["ip"] for a in r.json()["addresses"]] == ["127.100.0.21"] and r.json()["tags"] == ["db"]
+    assert not IPAddress.objects.filter(address="127.100.0.20").exists()
     assert Tag.objects.filter(tenant=world["a"]["tenant"], name="web").exists()
 
 
 @pytest.mark.parametrize("addresses, message", [
-    ([{"ip": "10.0.0.30"}, {"ip": "not-an-ip"}], "valid"),
-    ([{"ip": "10.0.0.30", "type": "ipv6"}], "IPv4 address, not ipv6"),
-    ([{"ip": "10.0.0.30"}, {"ip": "10.0.0.30"}], "listed twice"),
-    ([{"ip": "10.0.0.5"}], "already assigned to device 'dev-a'"),
-    ("10.0.0.30", "list"),
-    ([{"address": "10.0.0.30"}], "Unknown field"),
+    ([{"ip": "127.100.0.30"}, {"ip": "not-an-ip"}], "valid"),
+    ([{"ip": "127.100.0.30", "type": "ipv6"}], "IPv4 address, not ipv6"),
+    ([{"ip": "127.100.0.30"}, {"ip": "127.100.0.30"}], "listed twice"),
+    ([{"ip": "127.100.0.5"}], "already assigned to device 'dev-a'"),
+    ("127.100.0.30", "list"),
+    ([{"address": "127.100.0.30"}], "Unknown field"),
     ([{}], "required"),
 ])
 def test_device_with_a_bad_address_writes_nothing(api, operator_a, world, addresses, message):
@@ -193,13 +193,13 @@ def test_device_with_a_bad_address_writes_nothing(api, operator_a, world, addres
 
 def test_device_update_with_bad_address_keeps_old_state(api, operator_a, world):
     dev = world["a"]["device"]
-    r = api(operator_a).patch(f"/api/devices/{dev.pk}/", {"name": "renamed", "tags": ["x"], "addresses": [{"ip": "10.0.0.6"}, {"ip": "10.5.5.5"}]}, format="json")
-    # 10.5.5.5 lies in no network of the tenant: recorded without network, fine; so use a clash instead
+    r = api(operator_a).patch(f"/api/devices/{dev.pk}/", {"name": "renamed", "tags": ["x"], "addresses": [{"ip": "127.100.0.6"}, {"ip": "127.105.5.5"}]}, format="json")
+    # 127.105.5.5 lies in no network of the tenant: recorded without network, fine; so use a clash instead
     assert r.status_code == 200
-    r = api(operator_a).patch(f"/api/devices/{dev.pk}/", {"name": "again", "addresses": [{"ip": "10.0.0.7"}, {"ip": "zz"}]}, format="json")
+    r = api(operator_a).patch(f"/api/devices/{dev.pk}/", {"name": "again", "addresses": [{"ip": "127.100.0.7"}, {"ip": "zz"}]}, format="json")
     assert r.status_code == 400
     dev.refresh_from_db()
-    assert dev.name == "renamed" and sorted(dev.addresses.values_list("address", flat=True)) == ["10.0.0.6", "10.5.5.5"]
+    assert dev.name == "renamed" and sorted(dev.addresses.values_list("address", flat=True)) == ["127.100.0.6", "127.105.5.5"]
 
 
 @pytest.mark.parametrize("body, field", [
@@ -229,7 +229,7 @@ def test_device_filters(api, operator_a, world):
     assert names(c.get("/api/devices/?status=active&status=offline")) == ["db1", "db2"]
     assert names(c.get(f"/api/devices/?datacenter_id={world['a']['datacenter'].pk}")) == ["dev-a"]
     assert names(c.get("/api/devices/?q=dell")) == ["dev-a"]
-    assert names(c.get("/api/devices/?q=10.0.0.5")) == ["dev-a"]
+    assert names(c.get("/api/devices/?q=127.100.0.5")) == ["dev-a"]
     assert names(c.get(f"/api/devices/?tenant={world['a']['tenant'].pk}&ordering=-name"))[:1] == ["db1"]
     assert c.get("/api/devices/?status=exploded").status_code == 400
     assert c.get("/api/devices/?datacenter_id=abc").status_code == 400
@@ -270,7 +270,7 @@ def test_brief_and_fields(api, viewer_a, world):
     r = c.get("/api/devices/?fields=id,name,tags")
     assert set(r.json()["results"][0]) == {"id", "name", "tags"}
     r = c.get(f"/api/devices/{world['a']['device'].pk}/?fields=addresses")
-    assert r.json() == {"addresses": [{"id": world["a"]["ipaddress"].pk, "ip": "10.0.0.5", "type": "ipv4", "dns_name": "",
+    assert r.json() == {"addresses": [{"id": world["a"]["ipaddress"].pk, "ip": "127.100.0.5", "type": "ipv4", "dns_name": "",
                                        "network": world["a"]["network"].pk, "status": "allocated"}]}
     assert set(c.get("/api/ip-addresses/?brief=1").json()["results"][0]) == {"id", "address", "display", "url"}
     r = c.get("/api/devices/?fields=id,secret")
@@ -403,8 +403,8 @@ def test_list_rows_match_detail_rows(api, operator_a, world):
     """A page and a single object are both rendered with the batch loaders, a page's objects
     together: both must say the same, in the same order, as the save response did."""
     c = api(operator_a)
-    for i, (tags, ips) in enumerate([(["web", "db", "alpha"], ["10.0.0.30", "10.0.0.7", "2001:db8::1"]),
-                                     ([], []), (["zulu"], ["10.0.0.8"])]):
+    for i, (tags, ips) in enumerate([(["web", "db", "alpha"], ["127.100.0.30", "127.100.0.7", "2001:db8::1"]),
+                                     ([], []), (["zulu"], ["127.100.0.8"])]):
         r = c.post("/api/devices/", {"name": f"batch{i}", "tags": tags,
                                      "addresses": [{"ip": ip} for ip in ips]}, format="json")
         assert r.status_code == 201, r.content
@@ -418,7 +418,7 @@ def test_list_rows_match_detail_rows(api, operator_a, world):
     assert saved in page
     by_name = {row["name"]: row for row in page}
     assert by_name["batch0"]["tags"] == ["alpha", "db", "web"]
-    assert [a["ip"] for a in by_name["batch0"]["addresses"]] == ["10.0.0.7", "10.0.0.30", "2001:db8::1"]
+    assert [a["ip"] for a in by_name["batch0"]["addresses"]] == ["127.100.0.7", "127.100.0.30", "2001:db8::1"]
     assert by_name["batch1"]["tags"] == [] and by_name["batch1"]["addresses"] == []
     only_tags = c.get("/api/devices/?fields=id,tags&limit=100").json()["results"]
     assert {r["id"]: r["tags"] for r in only_tags} == {r["id"]: r["tags"] for r in page}

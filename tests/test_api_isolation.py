@@ -25,11 +25,11 @@ def attach_bodies(w):
     a, b = w["a"], w["b"]
     return [
         ("datacenters", {"name": "x", "tenant": b["tenant"].pk}, "tenant"),
-        ("networks", {"name": "x", "subnet": "10.1.0.0/24", "datacenter": b["datacenter"].pk}, "datacenter"),
-        ("pools", {"network": b["network"].pk, "name": "x", "start_address": "10.0.0.10", "end_address": "10.0.0.20"}, "network"),
-        ("ip-addresses", {"address": "10.0.0.77", "network": b["network"].pk}, "network"),
-        ("ip-addresses", {"address": "10.0.0.77", "network": a["network"].pk, "device": b["device"].pk}, "device"),
-        ("ip-addresses", {"address": "10.0.0.150", "pool": b["pool"].pk}, "pool"),
+        ("networks", {"name": "x", "subnet": "127.101.0.0/24", "datacenter": b["datacenter"].pk}, "datacenter"),
+        ("pools", {"network": b["network"].pk, "name": "x", "start_address": "127.100.0.10", "end_address": "127.100.0.20"}, "network"),
+        ("ip-addresses", {"address": "127.100.0.77", "network": b["network"].pk}, "network"),
+        ("ip-addresses", {"address": "127.100.0.77", "network": a["network"].pk, "device": b["device"].pk}, "device"),
+        ("ip-addresses", {"address": "127.100.0.150", "pool": b["pool"].pk}, "pool"),
         ("devices", {"name": "x", "datacenter": b["datacenter"].pk}, "datacenter"),
         ("devices", {"name": "x", "tenant": b["tenant"].pk}, "tenant"),
         ("relationships", {"parent": a["device"].pk, "child": b["device"].pk, "type": "depends_on"}, "child"),
@@ -85,7 +85,7 @@ def test_cannot_attach_to_other_tenant_objects(client_a, world, index):
 def test_cannot_search_or_allocate_in_other_tenant(client_a, world):
     found = client_a.get("/api/search/?q=dev").json()
     assert {d["name"] for d in found["devices"]} == {"dev-a", "dev2-a"}
-    found = client_a.get("/api/search/?q=10.0.0.5").json()
+    found = client_a.get("/api/search/?q=127.100.0.5").json()
     assert [d["name"] for d in found["devices"]] == ["dev-a"]
     assert [n["name"] for n in found["networks"]] == ["net-a"]
     assert client_a.get("/api/search/?q=dc-b").json()["datacenters"] == []

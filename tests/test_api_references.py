@@ -37,7 +37,7 @@ def test_nested_references_read_and_write(http, world):
     assert device["datacenter"]["name"] == "dc-a" and device["datacenter"]["url"].endswith(f"/api/datacenters/{a['datacenter'].pk}/")
     assert http.get(f"/api/devices/{a['device2'].pk}/").json()["datacenter"] is None
     rows = http.get("/api/ip-addresses/").json()["results"]
-    assert rows[0]["network"]["display"] == "net-a (10.0.0.0/24)" and rows[0]["device"]["name"] == "dev-a"
+    assert rows[0]["network"]["display"] == "net-a (127.100.0.0/24)" and rows[0]["device"]["name"] == "dev-a"
     pools = http.get("/api/pools/").json()["results"]
     assert pools[0]["tenant"]["name"] == "Tenant A" and pools[0]["network"]["name"] == "net-a"
     # ?fields= picks parts of a reference; ?brief keeps working
@@ -54,7 +54,7 @@ def test_nested_references_read_and_write(http, world):
     assert r.json()["datacenter"]["id"] == a["datacenter"].pk and r.json()["tenant"]["id"] == a["tenant"].pk
     r = http.patch(f"/api/devices/{r.json()['id']}/", json={"datacenter": device["datacenter"]})
     assert r.status_code == 200 and r.json()["datacenter"]["name"] == "dc-a"
-    r = http.post("/api/networks/", json={"name": "n2", "subnet": "10.9.0.0/24", "tenant": {"id": a["tenant"].pk},
+    r = http.post("/api/networks/", json={"name": "n2", "subnet": "127.109.0.0/24", "tenant": {"id": a["tenant"].pk},
                                          "datacenter": a["datacenter"].pk})
     assert r.status_code == 201, r.text
     # malformed references: 400 naming the field, nothing written
@@ -146,7 +146,7 @@ def test_csv_export_respects_filters_fields_and_tenancy(http, world):
     for kind in ("tenants", "datacenters", "networks", "pools", "ip-addresses", "relationships", "memberships"):
         rows = read_csv(http.get(f"/api/{kind}/?format=csv"))
         assert rows, kind
-    assert read_csv(http.get("/api/ip-addresses/?format=csv&parent=10.0.0.0/24"))[0]["address"] == "10.0.0.5"
+    assert read_csv(http.get("/api/ip-addresses/?format=csv&parent=127.100.0.0/24"))[0]["address"] == "127.100.0.5"
     # bad input is the JSON 400 it always is
     r = http.get("/api/devices/?format=csv&tenant=nope")
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/json") and "tenant" in r.json()
@@ -183,7 +183,7 @@ def test_csv_export_of_jobs_and_the_mcp_audit_log(http, world):
 def test_put_replaces_the_whole_object(http, world):
     a = world["a"]
     r = http.post("/api/devices/", json={"name": "p1", "status": "active", "tags": ["web"], "domains": ["p1.example"],
-                                        "addresses": [{"ip": "10.0.0.60"}], "datacenter": a["datacenter"].pk,
+                                        "addresses": [{"ip": "127.100.0.60"}], "datacenter": a["datacenter"].pk,
                                         "os": "Debian 12", "facts": {"cpus": 4}})
     assert r.status_code == 201, r.text
     pk = r.json()["id"]

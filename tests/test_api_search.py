@@ -14,9 +14,9 @@ def fleet(api, operator_a, world):
     c = api(operator_a)
     for body in (
         {"name": "web-fra-1", "os": "Ubuntu 24.04", "make_model": "Dell R640", "tags": ["frontend"],
-         "domains": ["shop.example.com"], "addresses": [{"ip": "10.0.0.50"}]},
+         "domains": ["shop.example.com"], "addresses": [{"ip": "127.100.0.50"}]},
         {"name": "db-fra-1", "description": "Primary Postgres", "os": "Debian 13", "tags": ["database"],
-         "addresses": [{"ip": "10.0.0.51"}]},
+         "addresses": [{"ip": "127.100.0.51"}]},
     ):
         assert c.post("/api/devices/", body, format="json").status_code == 201
     Datacenter.objects.create(tenant=world["a"]["tenant"], name="Frankfurt 1", location="FRA")
@@ -34,7 +34,7 @@ def names(result, kind):
     ("DELL r640", ["dev-a", "web-fra-1"]),
     ("postgres", ["db-fra-1"]),
     ("fra database", ["db-fra-1"]),
-    ("10.0.0.51", ["db-fra-1"]),
+    ("127.100.0.51", ["db-fra-1"]),
     ("nothing-like-this", []),
 ])
 def test_search_devices(fleet, q, devices):
@@ -44,11 +44,11 @@ def test_search_devices(fleet, q, devices):
 
 
 def test_search_ip_finds_holder_and_containing_network(fleet, world):
-    Network.objects.create(tenant=world["a"]["tenant"], name="wide", subnet="10.0.0.0/16")
-    r = fleet.get("/api/search/?q=10.0.0.50").json()
+    Network.objects.create(tenant=world["a"]["tenant"], name="wide", subnet="127.100.0.0/16")
+    r = fleet.get("/api/search/?q=127.100.0.50").json()
     assert names(r, "devices") == ["web-fra-1"]
     assert [n["name"] for n in r["networks"]] == ["net-a", "wide"]  # most specific first
-    assert names(fleet.get("/api/search/?q=10.0.0.0/8").json(), "networks") == ["net-a", "wide"]
+    assert names(fleet.get("/api/search/?q=127.0.0.0/8").json(), "networks") == ["net-a", "wide"]
 
 
 def test_search_networks_and_datacenters_by_text(fleet):
@@ -63,7 +63,7 @@ def test_search_hits_load_only_what_they_show(fleet, world, monkeypatch):
     page shows for those fields, and no deferred field is fetched afterwards."""
     from django.db.models import Model
 
-    Network.objects.create(tenant=world["a"]["tenant"], name="fra-net", subnet="10.9.0.0/24", vlan_id=7)
+    Network.objects.create(tenant=world["a"]["tenant"], name="fra-net", subnet="127.109.0.0/24", vlan_id=7)
     full = {kind: {row["id"]: row for row in fleet.get(f"/api/{kind}/?limit=100").json()["results"]}
             for kind in ("devices", "networks", "datacenters")}
 

@@ -25,11 +25,11 @@ def world(tenant_a, tenant_b):
     objs = {}
     for key, tenant in (("a", tenant_a), ("b", tenant_b)):
         dc = Datacenter.objects.create(tenant=tenant, name=f"dc-{key}")
-        net = Network.objects.create(tenant=tenant, name=f"net-{key}", subnet="10.0.0.0/24", datacenter=dc)
-        pool = IPPool.objects.create(network=net, name=f"pool-{key}", start_address="10.0.0.100", end_address="10.0.0.199")
+        net = Network.objects.create(tenant=tenant, name=f"net-{key}", subnet="127.100.0.0/24", datacenter=dc)
+        pool = IPPool.objects.create(network=net, name=f"pool-{key}", start_address="127.100.0.100", end_address="127.100.0.199")
         dev = Device.objects.create(tenant=tenant, name=f"dev-{key}", datacenter=dc, make_model="Dell R640")
         dev2 = Device.objects.create(tenant=tenant, name=f"dev2-{key}")
-        ip = IPAddress.objects.create(address="10.0.0.5", network=net, device=dev)
+        ip = IPAddress.objects.create(address="127.100.0.5", network=net, device=dev)
         rel = DeviceRelationship.objects.create(parent=dev, child=dev2, type="contains")
         objs[key] = {"tenant": tenant, "datacenter": dc, "network": net, "pool": pool, "device": dev,
                      "device2": dev2, "ipaddress": ip, "relationship": rel}

@@ -18,7 +18,7 @@ def test_provisioning_writes_are_attributed_to_the_creator(ssh_server, tenant_a,
     from inventory.jobs.models import Job
     from inventory.models import Device
 
-    network = make_network(tenant_a, "10.30.0.0/29", "audited")
+    network = make_network(tenant_a, "127.130.0.0/29", "audited")
     device = make_device(tenant_a, ssh_server, name="audited-1")
     before = set(LogEntry.objects.values_list("pk", flat=True))
     resp = api(operator_a).post("/api/jobs/provision/", {"device": device.pk, "network": network.pk,

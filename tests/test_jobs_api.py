@@ -17,16 +17,16 @@ def setup(tenant_a, tenant_b, operator_a, operator_b, viewer_a):
     from inventory.models import Device
 
     server = SSHServer()
-    net_a = make_network(tenant_a, "10.1.0.0/24", "a-net")
-    net_b = make_network(tenant_b, "10.2.0.0/24", "b-net")
+    net_a = make_network(tenant_a, "127.101.0.0/24", "a-net")
+    net_b = make_network(tenant_b, "127.102.0.0/24", "b-net")
     dev_a = Device.objects.create(tenant=tenant_a, name="a1", username="root")
     dev_b = Device.objects.create(tenant=tenant_b, name="b1", username="root")
     for dev in (dev_a, dev_b):
         DeviceAccess.objects.create(device=dev, host="127.0.0.1", secret=server.client_private,
                                     host_key=server.host_public)
     job_b = Job.objects.create(tenant=tenant_b, kind="command", device=dev_b, params={"command": "id"})
-    found_a = DiscoveredDevice.objects.create(network=net_a, ip="10.1.0.7", open_ports=[22], hostname="h7.example")
-    found_b = DiscoveredDevice.objects.create(network=net_b, ip="10.2.0.7", open_ports=[22])
+    found_a = DiscoveredDevice.objects.create(network=net_a, ip="127.101.0.7", open_ports=[22], hostname="h7.example")
+    found_b = DiscoveredDevice.objects.create(network=net_b, ip="127.102.0.7", open_ports=[22])
     return {"net_a": net_a, "net_b": net_b, "dev_a": dev_a, "dev_b": dev_b, "job_b": job_b,
             "found_a": found_a, "found_b": found_b, "server": server}
 
@@ -147,7 +147,7 @@ def test_discovery_list_and_promote_errors(setup, operator_a, viewer_a):
 
     found_a, found_b = setup["found_a"], setup["found_b"]
     listed = api(viewer_a).get("/api/jobs/discovered/").json()
-    assert [r["ip"] for r in listed["results"]] == ["10.1.0.7"]
+    assert [r["ip"] for r in listed["results"]] == ["127.101.0.7"]
     assert api(viewer_a).get(f"/api/jobs/discovered/?network={setup['net_b'].pk}").status_code == 404
     assert api(viewer_a).get("/api/jobs/discovered/?network=abc").status_code == 400
     url = f"/api/jobs/discovered/{found_a.pk}/promote/"
@@ -213,7 +213,7 @@ def test_mcp_handlers_map_errors_and_isolate_tenants(setup, operator_a, viewer_a
     call(operator_a, "job_cancel", {"id": started["job_id"]})
     assert call(operator_a, "job_cancel", {"id": started["job_id"]})["code"] == "CONFLICT"
     found = call(viewer_a, "discovery_list", {})
-    assert [r["ip"] for r in found["items"]] == ["10.1.0.7"] and found["count"] == 1
+    assert [r["ip"] for r in found["items"]] == ["127.101.0.7"] and found["count"] == 1
     promoted = call(operator_a, "discovery_promote", {"discovered_id": setup["found_a"].pk, "name": "p1"})
     assert promoted["device_name"] == "p1"
     assert call(operator_a, "discovery_promote", {"discovered_id": setup["found_a"].pk, "name": "p2"})["code"] == "CONFLICT"

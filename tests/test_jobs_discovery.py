@@ -63,12 +63,12 @@ def test_deep_scan_reads_banners():
 def test_size_guard_refuses_large_networks(db, tenant_a, operator_a, settings):
     from inventory.jobs.models import Job
 
-    big = make_network(tenant_a, "10.0.0.0/15", "big")
+    big = make_network(tenant_a, "127.100.0.0/15", "big")
     resp = api(operator_a).post("/api/jobs/scan/", {"network": big.pk}, format="json")
     assert resp.status_code == 400
     assert "131072 addresses" in resp.json()["network"][0] and "65536" in resp.json()["network"][0]
     settings.JOBS_SCAN_MAX_HOSTS = 256
-    mid = make_network(tenant_a, "10.2.0.0/23", "mid")
+    mid = make_network(tenant_a, "127.102.0.0/23", "mid")
     resp = api(operator_a).post("/api/jobs/scan/", {"network": mid.pk}, format="json")
     assert resp.status_code == 400 and "limited to 256" in resp.json()["network"][0]
     assert not Job.objects.exists()
@@ -153,7 +153,7 @@ def test_scheduled_scan_runs_on_the_worker(worker, listeners, tenant_a):
 
     network = make_network(tenant_a, "127.77.0.0/29", "scheduled")
     schedule = ScanSchedule.objects.create(network=network, interval_minutes=60, scan_type="quick")
-    ScanSchedule.objects.create(network=make_network(tenant_a, "10.9.0.0/24", "off"), enabled=False)
+    ScanSchedule.objects.create(network=make_network(tenant_a, "127.109.0.0/24", "off"), enabled=False)
     assert enqueue_due_scans() == 1
     assert enqueue_due_scans() == 0  # not due again for an hour
     job = Job.objects.get(network=network)

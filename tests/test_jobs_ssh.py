@@ -108,10 +108,10 @@ def test_provisioning_plan_success(one_worker, ssh_server, tenant_a, operator_a)
     from inventory.models import Datacenter, Device, IPAddress, IPPool
 
     dc = Datacenter.objects.create(tenant=tenant_a, name="dc1")
-    network = make_network(tenant_a, "10.20.0.0/24", "prov")
+    network = make_network(tenant_a, "127.120.0.0/24", "prov")
     network.datacenter = dc
     network.save()
-    IPPool.objects.create(network=network, name="servers", start_address="10.20.0.10", end_address="10.20.0.20")
+    IPPool.objects.create(network=network, name="servers", start_address="127.120.0.10", end_address="127.120.0.20")
     device = make_device(tenant_a, ssh_server, name="app-1")
     device.datacenter = dc
     device.save()
@@ -124,11 +124,11 @@ def test_provisioning_plan_success(one_worker, ssh_server, tenant_a, operator_a)
     job = wait_job(resp.json()["id"], worker=one_worker)
     assert job.status == "succeeded", job.error
     address = IPAddress.objects.get(device=device)
-    assert address.address == "10.20.0.10" and address.pool.name == "servers"
+    assert address.address == "127.120.0.10" and address.pool.name == "servers"
     steps = job.result["steps"]
     assert [s["status"] for s in steps] == ["succeeded"] * 4
-    assert steps[0]["address"] == "10.20.0.10"
-    assert steps[1]["stdout"] == "hello app-1 at 10.20.0.10\n" and steps[1]["exit_status"] == 0
+    assert steps[0]["address"] == "127.120.0.10"
+    assert steps[1]["stdout"] == "hello app-1 at 127.120.0.10\n" and steps[1]["exit_status"] == 0
     assert steps[2]["stdout"] == "tenant=tenant-a\n" and steps[2]["stderr"] == "warn\n"
     device = Device.objects.get(pk=device.pk)
     assert device.status == "active" and device.facts["provisioning"]["status"] == "succeeded"
@@ -147,7 +147,7 @@ def test_provisioning_plan_success(one_worker, ssh_server, tenant_a, operator_a)
 def test_provisioning_failure_marks_device_failed(one_worker, ssh_server, tenant_a, operator_a):
     from inventory.models import Device, IPAddress
 
-    network = make_network(tenant_a, "10.21.0.0/29", "small")
+    network = make_network(tenant_a, "127.121.0.0/29", "small")
     device = make_device(tenant_a, ssh_server, name="app-2")
     scripts = [{"name": "Break", "script": "echo partial; echo 'disk full' >&2; exit 4"},
                {"name": "Never", "script": "echo never"}]
@@ -160,6 +160,6 @@ def test_provisioning_failure_marks_device_failed(one_worker, ssh_server, tenant
     steps = job.result["steps"]
     assert [s["status"] for s in steps] == ["succeeded", "failed", "pending", "pending"]
     assert steps[1]["stdout"] == "partial\n" and steps[1]["exit_status"] == 4
-    assert IPAddress.objects.get(device=device).address == "10.21.0.1"
+    assert IPAddress.objects.get(device=device).address == "127.121.0.1"
     device = Device.objects.get(pk=device.pk)
     assert device.status == "failed" and "disk full" in device.facts["provisioning"]["reason"]

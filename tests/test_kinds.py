@@ -55,28 +55,28 @@ class TestDatacenter(KindTests):
 class TestNetwork(KindTests):
     kind = "network"
     update = {"description": "core"}
-    bad = [({"subnet": "10.0.0.1/24"}, "subnet"), ({"vlan_id": 5000}, "vlan_id")]
+    bad = [({"subnet": "127.100.0.1/24"}, "subnet"), ({"vlan_id": 5000}, "vlan_id")]
     search_word = "net-a"
 
     def make(self, tenant, suffix="1"):
-        return Network.objects.create(tenant=tenant, name=f"net-{suffix}", subnet="10.9.0.0/24")
+        return Network.objects.create(tenant=tenant, name=f"net-{suffix}", subnet="127.109.0.0/24")
 
     def create_data(self, tenant):
-        return {"tenant": tenant.pk, "name": "net-new", "subnet": "10.8.0.0/24"}
+        return {"tenant": tenant.pk, "name": "net-new", "subnet": "127.108.0.0/24"}
 
 
 class TestPool(KindTests):
     kind = "pool"
     update = {"description": "servers"}
-    bad = [({"end_address": "10.9.1.1"}, "end_address")]
+    bad = [({"end_address": "127.109.1.1"}, "end_address")]
 
     def make(self, tenant, suffix="1"):
-        net = Network.objects.create(tenant=tenant, name=f"net-{suffix}", subnet="10.9.0.0/24")
-        return IPPool.objects.create(network=net, name=f"pool-{suffix}", start_address="10.9.0.10", end_address="10.9.0.20")
+        net = Network.objects.create(tenant=tenant, name=f"net-{suffix}", subnet="127.109.0.0/24")
+        return IPPool.objects.create(network=net, name=f"pool-{suffix}", start_address="127.109.0.10", end_address="127.109.0.20")
 
     def create_data(self, tenant):
-        net = Network.objects.create(tenant=tenant, name="net-new", subnet="10.8.0.0/24")
-        return {"network": net.pk, "name": "pool-new", "start_address": "10.8.0.10", "end_address": "10.8.0.20"}
+        net = Network.objects.create(tenant=tenant, name="net-new", subnet="127.108.0.0/24")
+        return {"network": net.pk, "name": "pool-new", "start_address": "127.108.0.10", "end_address": "127.108.0.20"}
 
     def test_mcp_crud(self, side, tenant_a):  # pool_list needs network_id: covered by tests/test_mcp_gateway.py
         pytest.skip("pool_list requires network_id")

@@ -56,19 +56,19 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
             dc, err = await call(client, "datacenter_save", {"name": "east", "location": "Frankfurt"})
             assert not err, dc
             assert dc["tenant_id"] == tenant_a.pk
-            net, err = await call(client, "network_save", {"name": "lan", "subnet": "10.1.0.0/24",
+            net, err = await call(client, "network_save", {"name": "lan", "subnet": "127.101.0.0/24",
                                                            "datacenter_id": dc["id"], "vlan_id": 10})
             assert not err, net
             pool, err = await call(client, "pool_save", {"name": "hosts", "network_id": net["id"],
-                                                         "start_address": "10.1.0.10", "end_address": "10.1.0.20"})
+                                                         "start_address": "127.101.0.10", "end_address": "127.101.0.20"})
             assert not err, pool
             dev, err = await call(client, "device_save", {
                 "name": "web-01", "make_model": "Dell R740", "os": "Ubuntu 24.04", "datacenter_id": dc["id"],
-                "tags": ["web", "prod"], "addresses": [{"ip": "10.1.0.5", "type": "ipv4"}],
+                "tags": ["web", "prod"], "addresses": [{"ip": "127.101.0.5", "type": "ipv4"}],
                 "domains": ["web01.example.com"]})
             assert not err, dev
             assert dev["datacenter_id"] == dc["id"] and sorted(dev["tags"]) == ["prod", "web"]
-            assert dev["addresses"][0]["ip"] == "10.1.0.5"
+            assert dev["addresses"][0]["ip"] == "127.101.0.5"
             rack, _ = await call(client, "device_save", {"name": "rack-01"})
             rel, err = await call(client, "device_add_relationship",
                                   {"parent_id": rack["id"], "child_id": dev["id"], "type": "contains"})
@@ -76,9 +76,9 @@ def test_tools_schemas_and_crud_visible_over_rest(mcp_server, make_user, tenant_
             rels, _ = await call(client, "device_get_relationships", {"id": dev["id"]})
             assert [r["parent_id"] for r in rels["parents"]] == [rack["id"]]
             ip, err = await call(client, "pool_get_next_ip", {"pool_id": pool["id"], "device_id": dev["id"]})
-            assert not err and ip["address"] == "10.1.0.10" and ip["pool_id"] == pool["id"]
+            assert not err and ip["address"] == "127.101.0.10" and ip["pool_id"] == pool["id"]
             ip2, _ = await call(client, "pool_get_next_ip", {"pool_id": pool["id"]})
-            assert ip2["address"] == "10.1.0.11"
+            assert ip2["address"] == "127.101.0.11"
 
             updated, err = await call(client, "device_save", {"id": dev["id"], "os": "Debian 13"})
             assert not err and updated["os"] == "Debian 13" and updated["name"] == "web-01"

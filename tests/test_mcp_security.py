@@ -40,10 +40,10 @@ def test_bad_input_is_error_with_codes_and_nothing_changes(mcp_server, make_user
     key = api_key(user)
     dc_b = Datacenter.objects.create(tenant=tenant_b, name="theirs")
     dev_b = Device.objects.create(tenant=tenant_b, name="their-dev")
-    net_a = Network.objects.create(tenant=tenant_a, name="lan", subnet="10.9.0.0/30")
-    full_pool = IPPool.objects.create(network=net_a, name="tiny", start_address="10.9.0.1", end_address="10.9.0.1")
-    pool_b = IPPool.objects.create(network=Network.objects.create(tenant=tenant_b, name="theirs", subnet="10.8.0.0/24"),
-                                   name="theirs", start_address="10.8.0.1", end_address="10.8.0.9")
+    net_a = Network.objects.create(tenant=tenant_a, name="lan", subnet="127.109.0.0/30")
+    full_pool = IPPool.objects.create(network=net_a, name="tiny", start_address="127.109.0.1", end_address="127.109.0.1")
+    pool_b = IPPool.objects.create(network=Network.objects.create(tenant=tenant_b, name="theirs", subnet="127.108.0.0/24"),
+                                   name="theirs", start_address="127.108.0.1", end_address="127.108.0.9")
     mine = Device.objects.create(tenant=tenant_a, name="mine")
     before = _counts()
 
@@ -71,11 +71,11 @@ def test_bad_input_is_error_with_codes_and_nothing_changes(mcp_server, make_user
             details = await err("device_save", {"name": "x", "bogus": 1}, "INVALID_PARAMS")
             assert details == {"bogus": ["Unknown field."]}
             # invalid CIDR / host bits
-            details = await err("network_save", {"name": "bad", "subnet": "10.0.0.1/24"}, "INVALID_PARAMS")
+            details = await err("network_save", {"name": "bad", "subnet": "127.100.0.1/24"}, "INVALID_PARAMS")
             assert "subnet" in details
             details = await err("network_save", {"name": "bad", "subnet": "999.1.1.0/24"}, "INVALID_PARAMS")
             assert "subnet" in details
-            details = await err("device_save", {"name": "bad-ip", "addresses": [{"ip": "10.0.0.300"}]}, "INVALID_PARAMS")
+            details = await err("device_save", {"name": "bad-ip", "addresses": [{"ip": "127.100.0.300"}]}, "INVALID_PARAMS")
             assert "addresses" in details
             # unknown ids and other tenants' ids
             await err("device_get", {"id": 999999}, "NOT_FOUND")
@@ -94,7 +94,7 @@ def test_bad_input_is_error_with_codes_and_nothing_changes(mcp_server, make_user
             details = await err("device_save", {"name": "x", "tenant_id": tenant_b.pk}, "INVALID_PARAMS")
             assert "tenant_id" in details
             # a failed multi-step save leaves nothing behind (address outside any usable spot)
-            await err("device_save", {"name": "half", "addresses": [{"ip": "10.0.0.1", "type": "ipv6"}]},
+            await err("device_save", {"name": "half", "addresses": [{"ip": "127.100.0.1", "type": "ipv6"}]},
                       "INVALID_PARAMS")
             # conflicts: duplicate name, full pool
             await err("device_save", {"name": "mine"}, "INVALID_PARAMS")
@@ -161,7 +161,7 @@ def test_roles_and_tenant_isolation_through_tools(mcp_server, make_user, tenant_
     Datacenter.objects.create(tenant=tenant_b, name="b-dc")
     dev_a = Device.objects.create(tenant=tenant_a, name="a-dev")
     dev_b = Device.objects.create(tenant=tenant_b, name="b-dev")
-    Network.objects.create(tenant=tenant_b, name="b-net", subnet="10.2.0.0/24")
+    Network.objects.create(tenant=tenant_b, name="b-net", subnet="127.102.0.0/24")
     viewer_key, operator_key, operator_b_key = api_key(viewer), api_key(operator), api_key(operator, tenant=tenant_b)
 
     async def body():
@@ -209,7 +209,7 @@ def test_tool_groups_per_tenant_and_client(mcp_server, make_user, tenant_a, tena
     user = make_user("both", {tenant_a: "admin", tenant_b: "admin"})
     Device.objects.create(tenant=tenant_a, name="a-dev")
     Device.objects.create(tenant=tenant_b, name="b-dev")
-    net_b = Network.objects.create(tenant=tenant_b, name="b-net", subnet="10.3.0.0/24")
+    net_b = Network.objects.create(tenant=tenant_b, name="b-net", subnet="127.103.0.0/24")
     # tenant B turned the ipam group off for every client
     ToolGroupPolicy.objects.create(tenant=tenant_b, enabled_groups=["inventory", "tenants"])
     token, app = oauth_token(user, resource=f"{mcp_server.url}/mcp")

@@ -84,7 +84,7 @@ def test_peer_rules_keys_and_addresses(tenant_a, tenant_b, operator_a):
 
     count = MeshPeer.objects.count()
     for bad, field in [({"endpoint": "no-port"}, "endpoint"), ({"endpoint": "h:99999"}, "endpoint"),
-                       ({"allowed_ips": ["10.0.0.1/8"]}, "allowed_ips"), ({"interface": "way-too-long-name"}, "interface")]:
+                       ({"allowed_ips": ["127.0.0.1/8"]}, "allowed_ips"), ({"interface": "way-too-long-name"}, "interface")]:
         with pytest.raises(ValidationError) as err:
             add(operator_a, mesh, b, **bad)
         assert field in err.value.detail, err.value.detail
@@ -98,7 +98,7 @@ def test_peer_rules_keys_and_addresses(tenant_a, tenant_b, operator_a):
     from inventory.models import IPAddress
 
     assert IPAddress.objects.filter(network=mesh.network).count() == 1  # nothing allocated by the failures
-    peer_b = add(operator_a, mesh, b, endpoint="[fd00::2]:51000", allowed_ips=["10.9.0.0/16"])
+    peer_b = add(operator_a, mesh, b, endpoint="[fd00::2]:51000", allowed_ips=["127.109.0.0/16"])
     assert peer_b.address.address == "198.19.10.2" and peer_b.endpoint == "[fd00::2]:51000"
 
 
@@ -108,7 +108,7 @@ def test_config_rendering_is_deterministic_and_masked(tenant_a, operator_a):
 
     mesh = mesh_of(tenant_a, mtu=1380, dns=["198.19.10.53"], persistent_keepalive=15)
     a, b, c = (device(tenant_a, n, f"198.18.200.{i}") for i, n in enumerate("abc", 1))
-    pa, pb, pc = add(operator_a, mesh, a), add(operator_a, mesh, b, allowed_ips=["10.8.0.0/24"]), add(operator_a, mesh, c)
+    pa, pb, pc = add(operator_a, mesh, a), add(operator_a, mesh, b, allowed_ips=["127.108.0.0/24"]), add(operator_a, mesh, c)
     text = config.render(pa)
     assert text == config.render(pa)  # same state, same text
     assert pa.private_key not in text and "PrivateKey = ********" in text
@@ -116,7 +116,7 @@ def test_config_rendering_is_deterministic_and_masked(tenant_a, operator_a):
     assert "DNS = 198.19.10.53" in text
     assert text.count("[Peer]") == 2 and f"PublicKey = {pb.public_key}" in text
     assert f"# This peer's public key: {pa.public_key}" in text and f"PublicKey = {pa.public_key}" not in text
-    assert "AllowedIPs = 198.19.10.2/32, 10.8.0.0/24" in text and "Endpoint = 198.18.200.2:51820" in text
+    assert "AllowedIPs = 198.19.10.2/32, 127.108.0.0/24" in text and "Endpoint = 198.18.200.2:51820" in text
     assert "PersistentKeepalive = 15" in text
     filled = config.with_key(text, pa.private_key)
     assert f"PrivateKey = {pa.private_key}" in filled
@@ -125,7 +125,7 @@ def test_config_rendering_is_deterministic_and_masked(tenant_a, operator_a):
     mesh.save()
     services.update_peer(Principal(operator_a), pb.pk, {"is_hub": True})
     spoke = config.render(services.get_peer(Principal(operator_a), pa.pk))
-    assert spoke.count("[Peer]") == 1 and "AllowedIPs = 198.19.10.0/24, 198.19.10.2/32, 10.8.0.0/24" in spoke
+    assert spoke.count("[Peer]") == 1 and "AllowedIPs = 198.19.10.0/24, 198.19.10.2/32, 127.108.0.0/24" in spoke
     hub = config.render(services.get_peer(Principal(operator_a), pb.pk))
     assert hub.count("[Peer]") == 2
     # a disabled peer leaves the others' configurations
@@ -215,8 +215,8 @@ def test_rest_crud_peers_config_and_isolation(tenant_a, tenant_b, operator_a, op
     conf = client.get(f"/api/mesh/peers/{p1['id']}/config/").json()
     assert conf["path"] == "/etc/wireguard/wg-corp.conf" and conf["applied"] is False
     assert "PrivateKey = ********" in conf["config"] and "Endpoint = vpn.example.net:4500" in conf["config"]
-    r = client.patch(f"/api/mesh/peers/{p2['id']}/", {"allowed_ips": ["10.1.0.0/16"]}, format="json")
-    assert r.status_code == 200 and r.json()["allowed_ips"] == ["10.1.0.0/16"]
+    r = client.patch(f"/api/mesh/peers/{p2['id']}/", {"allowed_ips": ["127.101.0.0/16"]}, format="json")
+    assert r.status_code == 200 and r.json()["allowed_ips"] == ["127.101.0.0/16"]
     assert client.patch(f"/api/mesh/peers/{p2['id']}/", {"allowed_ips": ["nope"]}, format="json").status_code == 400
 
     # viewers read, may not write; another tenant sees nothing (404), cannot add its device

@@ -40,12 +40,12 @@ def world(tenant_a, tenant_b, make_user):
     """Tenants A and B, an admin of both (so every refusal below is the rule's, not the role's)."""
     user = make_user("both", {tenant_a: "admin", tenant_b: "admin"})
     other = make_user("other")
-    net = Network.objects.create(tenant=tenant_a, name="net-a", subnet="10.1.0.0/24")
-    net2 = Network.objects.create(tenant=tenant_a, name="net-a2", subnet="10.2.0.0/24")
-    pool = IPPool.objects.create(network=net, name="pool-a", start_address="10.1.0.10", end_address="10.1.0.20")
+    net = Network.objects.create(tenant=tenant_a, name="net-a", subnet="127.101.0.0/24")
+    net2 = Network.objects.create(tenant=tenant_a, name="net-a2", subnet="127.102.0.0/24")
+    pool = IPPool.objects.create(network=net, name="pool-a", start_address="127.101.0.10", end_address="127.101.0.20")
     device = Device.objects.create(tenant=tenant_a, name="alpha")
     holder = Device.objects.create(tenant=tenant_a, name="holder")
-    address = IPAddress.objects.create(network=net, address="10.1.0.5", device=holder)
+    address = IPAddress.objects.create(network=net, address="127.101.0.5", device=holder)
     tag_b = Tag.objects.create(tenant=tenant_b, name="bravo-tag")
     membership = Membership.objects.create(user=other, tenant=tenant_a, role="viewer")
     return {"a": tenant_a, "b": tenant_b, "user": user, "other": other, "net": net, "net2": net2, "pool": pool,
@@ -182,7 +182,7 @@ def move_pool(path, w, client):
     pool = IPPool.objects.get(pk=w["pool"].pk)
     if path == "admin":
         response = admin_post(client, w, "ippool", pool, {
-            "network": w["net2"].pk, "name": "pool-a", "start_address": "10.1.0.10", "end_address": "10.1.0.20",
+            "network": w["net2"].pk, "name": "pool-a", "start_address": "127.101.0.10", "end_address": "127.101.0.20",
             "description": ""})
         assert response.status_code == 302  # the posted network is ignored
         page = client.get(reverse("admin:inventory_ippool_change", args=[pool.pk]))
@@ -222,17 +222,17 @@ def held_address(path, w, client):
     device, address = Device.objects.get(pk=w["device"].pk), IPAddress.objects.get(pk=w["address"].pk)
     if path == "admin":
         return admin_errors(admin_post(client, w, "ipaddress", address, {
-            "address": "10.1.0.5", "network": w["net"].pk, "status": "allocated", "device": device.pk,
+            "address": "127.101.0.5", "network": w["net"].pk, "status": "allocated", "device": device.pk,
             "dns_name": "", "description": ""}))
     if path == "rest":
-        return rest(w, "patch", f"/api/devices/{device.pk}/", {"addresses": [{"ip": "10.1.0.5"}]})
+        return rest(w, "patch", f"/api/devices/{device.pk}/", {"addresses": [{"ip": "127.101.0.5"}]})
     if path == "mcp":
-        return mcp(w, "device_save", {"id": device.pk, "addresses": [{"ip": "10.1.0.5"}]})
+        return mcp(w, "device_save", {"id": device.pk, "addresses": [{"ip": "127.101.0.5"}]})
     if path == "service":
         from inventory.services.devices import set_addresses
 
         with pytest.raises(drf.ValidationError) as caught, transaction.atomic():
-            set_addresses(device, [{"ip": "10.1.0.5"}])
+            set_addresses(device, [{"ip": "127.101.0.5"}])
         return json.dumps(caught.value.detail)
     address.device = device
     return plain_save(address)
