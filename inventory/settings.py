@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "oauth2_provider",
     "auditlog",
+    "import_export",  # admin import/export (inventory/admin/importing.py)
     "inventory",
     "inventory.jobs",
     "inventory.configuration",
@@ -232,6 +233,13 @@ SERVESTATIC_AUTOREFRESH = DEBUG
 
 # --- Audit log ------------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
+
+# --- Admin import / export (inventory/admin/importing.py) ------------------------------------
+# Imports run in the request, refused above these limits (split larger files); each object is
+# audited by django-auditlog, so the admin's own LogEntry per import is not written.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5000)
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 
 # --- App fragments --------------------------------------------------------------------
 # REST framework, OAuth and MCP settings live beside their code.
