@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "oauth2_provider",
     "auditlog",
+    "import_export",  # admin import/export (inventory/admin/importing.py)
     "inventory",
     "inventory.jobs",
     "inventory.configuration",
@@ -233,6 +234,13 @@ SERVESTATIC_AUTOREFRESH = DEBUG
 # --- Audit log ------------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
 
+# --- Admin import / export (inventory/admin/importing.py) ------------------------------------
+# Imports run in the request, refused above these limits (split larger files); each object is
+# audited by django-auditlog, so the admin's own LogEntry per import is not written.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5000)
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True
+
 # --- App fragments --------------------------------------------------------------------
 # REST framework, OAuth and MCP settings live beside their code.
 from inventory.api.settings import *  # noqa: E402,F401,F403
@@ -246,6 +254,7 @@ from inventory.mesh.conf import *  # noqa: E402,F401,F403
 from inventory.blueprints.conf import *  # noqa: E402,F401,F403
 
 MCP_TOOL_MODULES = [*MCP_TOOL_MODULES, *CONFIGURATION_MCP_TOOL_MODULES, *BLUEPRINTS_MCP_TOOL_MODULES]  # noqa: F405
+JOBS_SECRET_PROVIDERS = list(dict.fromkeys([*JOBS_SECRET_PROVIDERS, *MESH_SECRET_PROVIDERS]))  # noqa: F405
 
 # Housekeeping (inventory.tasks.maintenance): expired OAuth grants and never-authorized
 # registered clients hourly, MCP audit rows past MCP_AUDIT_RETENTION_DAYS daily.

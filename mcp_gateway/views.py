@@ -10,8 +10,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from inventory.api import csv_export
 from inventory.api.pagination import MAX_OFFSET
 from inventory.tenancy import Action, Principal
 
@@ -67,9 +69,11 @@ class AuditQuerySerializer(serializers.Serializer):
 
 
 class AuditLogView(APIView):
-    """``GET /api/mcp/audit/logs?limit=50&tool=&user=&client=&outcome=&since=``, newest first."""
+    """``GET /api/mcp/audit/logs?limit=50&tool=&user=&client=&outcome=&since=``, newest first;
+    ``?format=csv``: every matching row, streamed."""
 
     permission_classes = [IsAuthenticated]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, csv_export.CSVRenderer]
 
     @extend_schema(parameters=[AuditQuerySerializer], responses={200: inline_serializer("McpAuditPage", {
         "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
@@ -81,7 +85,7 @@ class AuditLogView(APIView):
         query = AuditQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
-        unknown = set(request.query_params) - set(AuditQuerySerializer().fields)
+        unknown = set(request.query_params) - set(AuditQuerySerializer().fields) - {"format"}
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown filter."] for name in sorted(unknown)})
         qs = audit_queryset(principal)
@@ -95,6 +99,8 @@ class AuditLogView(APIView):
             qs = qs.filter(outcome=q["outcome"])
         if "since" in q:
             qs = qs.filter(created__gte=q["since"])
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            return csv_export.stream(qs.order_by("-created", "-id"), McpCallSerializer, {}, "mcp-audit-logs")
         # the envelope of every other list: count, next, previous, results
         paginator = AuditPagination()
         rows = paginator.paginate_queryset(qs.order_by("-created", "-id"), request, self)

@@ -176,14 +176,16 @@ def test_jobs_answer_202_with_location_and_url(http, world):
 def test_api_root_lists_every_endpoint_and_docs_are_offline(http):
     root = http.get("/api/").json()
     for name in ("tenants", "devices", "ip-addresses", "relationships", "search", "jobs", "jobs-scan",
-                 "mcp-config", "mcp-audit-logs", "schema", "docs", "redoc", "mcp"):
+                 "mesh-meshes", "mesh-peers", "roles", "variables", "secrets", "blueprints", "blueprint-runs",
+                 "mcp-config", "mcp-tools", "mcp-tool-groups", "mcp-audit-logs", "schema", "docs", "redoc", "mcp"):
         assert name in root, name
     base = str(http.base_url).rstrip("/")
     for name, url in root.items():
         assert url.startswith(base), (name, url)
         if name != "mcp":  # each one is served (the job starters take POST only)
             status = http.get(url, params={"q": "x"} if name == "search" else None).status_code
-            assert status == (405 if name in ("jobs-scan", "jobs-command", "jobs-provision") else 200), (name, url)
+            post_only = ("jobs-scan", "jobs-command", "jobs-provision", "roles-import", "blueprints-use")
+            assert status == (405 if name in post_only else 200), (name, url)
     for page in ("/api/docs/", "/api/redoc/"):
         html = http.get(page).text
         assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html)

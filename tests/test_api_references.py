@@ -87,7 +87,8 @@ def test_bulk_create_update_delete(http, world):
     assert [d["name"] for d in created] == [f"b{i}" for i in range(5)] and created[0]["datacenter"]["name"] == "dc-a"
     assert Device.objects.count() == before + 5
     ids = [d["id"] for d in created]
-    assert LogEntry.objects.filter(object_pk__in=[str(i) for i in ids], action=LogEntry.Action.CREATE).count() == 5
+    assert LogEntry.objects.get_for_model(Device).filter(object_pk__in=[str(i) for i in ids],
+                                                        action=LogEntry.Action.CREATE).count() == 5
     # PATCH on the list: many at once, all or nothing
     r = http.patch("/api/devices/", json=[{"id": ids[0], "status": "active"}, {"id": ids[1], "status": "bogus"}])
     assert r.status_code == 400 and list(r.json()) == ["1"]
@@ -113,7 +114,8 @@ def test_bulk_create_update_delete(http, world):
     r = http.request("DELETE", "/api/devices/", json=[{"id": i} for i in ids[:3]] + ids[3:])
     assert r.status_code == 204, r.text
     assert not Device.objects.filter(pk__in=ids).exists()
-    assert LogEntry.objects.filter(object_pk__in=[str(i) for i in ids], action=LogEntry.Action.DELETE).count() == 5
+    assert LogEntry.objects.get_for_model(Device).filter(object_pk__in=[str(i) for i in ids],
+                                                        action=LogEntry.Action.DELETE).count() == 5
     assert Device.objects.filter(tenant=world["b"]["tenant"]).count() == 2
     # other kinds take lists too
     r = http.post("/api/datacenters/", json=[{"name": "x1", "tenant": tenant.pk}, {"name": "x2", "tenant": {"slug": tenant.slug}}])
@@ -151,6 +153,31 @@ def test_csv_export_respects_filters_fields_and_tenancy(http, world):
     r = http.get("/api/devices/?format=csv&ordering=nope")
     assert r.status_code == 400 and "ordering" in r.json()
     assert http.get("/api/devices/?format=csv", headers={"authorization": ""}).status_code == 401
+
+
+def test_csv_export_of_jobs_and_the_mcp_audit_log(http, world):
+    from inventory.jobs.models import Job
+    from mcp_gateway.models import McpCall
+
+    a, b = world["a"], world["b"]
+    for tenant, name in ((a["tenant"], "a"), (b["tenant"], "b")):
+        Job.objects.create(tenant=tenant, kind="command", device=world[name]["device"], target=f"dev-{name}",
+                           params={"command": f"echo {name}"}, sent="2026-01-01T00:00:00Z")
+        McpCall.objects.create(tenant=tenant, username=f"user-{name}", tool="device_list", outcome="ok",
+                               transport="http", auth_kind="api_key")
+    McpCall.objects.create(tenant=a["tenant"], username="user-a", tool="job_get", outcome="error",
+                           transport="http", auth_kind="api_key")
+    rows = read_csv(http.get("/api/jobs/?format=csv"))
+    assert [r["target"] for r in rows] == ["dev-a"] and rows[0]["url"].endswith(f"/api/jobs/{rows[0]['id']}/")
+    assert read_csv(http.get("/api/jobs/?format=csv&status=running")) == []
+    r = http.get("/api/jobs/?format=csv&status=nope")
+    assert r.status_code == 400 and "status" in r.json()
+    rows = read_csv(http.get("/api/mcp/audit/logs?format=csv"))
+    assert sorted((r["user"], r["tool"]) for r in rows) == [("user-a", "device_list"), ("user-a", "job_get")]  # not B's
+    assert [r["tool"] for r in read_csv(http.get("/api/mcp/audit/logs?format=csv&outcome=error"))] == ["job_get"]
+    r = http.get("/api/mcp/audit/logs?format=csv&colour=red")
+    assert r.status_code == 400 and "colour" in r.json()
+    assert http.get("/api/mcp/audit/logs?format=csv", headers={"authorization": ""}).status_code == 401
 
 
 def test_put_replaces_the_whole_object(http, world):

@@ -528,3 +528,80 @@ def test_declared_destructive_command_asks_first(mcp_server, tenant_a, make_user
     data, err = run(body)
     assert err and data["error"]["code"] == "CONFIRMATION_REQUIRED" and data["error"]["details"]["confirm_token"], data
     assert not Job.objects.exists()
+
+
+# --- secret() in command templates: resolved by the worker, stored and shown masked -------------
+SECRET_TOOL = {
+    "name": "db_checksum", "description": "Checksum the database password on the web servers.",
+    "kind": "command",
+    "parameters": {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]},
+    "definition": {"command": "printf %s {{ secret('db_password') }} | sha256sum; echo {{ label }}",
+                   "selector": {"tags": ["web"]}, "max_devices": 2, "destructive": False},
+}
+
+
+def test_command_tool_secret_is_resolved_by_the_worker_and_stored_nowhere(mcp_server, one_worker, ssh_server,
+                                                                          make_user, tenant_a):
+    import hashlib
+
+    from auditlog.models import LogEntry
+    from django.db import connection
+
+    from inventory.configuration.models import Secret
+    from inventory.jobs.models import Job, JobLogLine
+    from inventory.models import Tag
+    from mcp_gateway.models import McpCall
+    from tests.test_jobs_support import make_device, wait_job
+
+    value = "Db-Pass'word $(rm -rf /) 42"  # a quote and shell syntax: still one word on the command line
+    device = make_device(tenant_a, ssh_server, name="a-web")
+    device.tags.set([Tag.objects.create(tenant=tenant_a, name="web")])
+    Secret.objects.create(scope="device", device=device, name="db_password", value=value)
+    key = api_key(make_user("secret_op", {tenant_a: "operator"}))
+    created = rest(mcp_server.url, key, "POST", "/api/mcp/tools/", json=SECRET_TOOL)
+    assert created.status_code == 201, created.text
+    tool_id = created.json()["id"]
+    bad = rest(mcp_server.url, key, "POST", "/api/mcp/tools/", json={
+        **SECRET_TOOL, "name": "db_missing",
+        "definition": {**SECRET_TOOL["definition"], "command": "echo {{ secret('nope') }}"}})
+    assert bad.status_code == 201, bad.text  # a secret's name is checked per device, when it runs
+
+    preview = rest(mcp_server.url, key, "POST", f"/api/mcp/tools/{tool_id}/test/", json={"params": {"label": "x"}})
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["would_run"][0]["command"] == "printf %s '«secret:db_password»' | sha256sum; echo x"
+
+    async def body():
+        async with mcp_client(mcp_server.url, key) as client:
+            missing, err = await call(client, "db_missing", {"label": "x"})
+            assert err and missing["error"]["code"] == "INVALID_PARAMS", missing
+            assert "nope" in json.dumps(missing["error"])
+            return await call(client, "db_checksum", {"label": "run1"})
+
+    data, err = run(body)
+    assert not err, data
+    job = wait_job(data["jobs"][0]["job_id"])
+    assert job.status == "succeeded", (job.error, job.result)
+    # it ran with the secret: the checksum of the real value came back
+    assert hashlib.sha256(value.encode()).hexdigest() in job.result["stdout"]
+    assert "run1" in job.result["stdout"]
+    assert job.params["command"] == "printf %s '«secret:db_password»' | sha256sum; echo run1"
+    assert job.sealed and "template" in job.run_params()
+    with connection.cursor() as cursor:  # the sealed column is ciphertext
+        cursor.execute("SELECT sealed, params::text FROM jobs_job WHERE id = %s", [job.pk])
+        sealed_raw, params_raw = cursor.fetchone()
+    assert "db_password" not in sealed_raw and value not in params_raw
+    api_answers = "".join(rest(mcp_server.url, key, "GET", p).text for p in (
+        "/api/jobs/", f"/api/jobs/{job.pk}/", "/api/mcp/tools/", "/api/mcp/audit/logs"))
+    surfaces = {
+        "job": json.dumps(job.params) + json.dumps(job.result) + job.error,
+        "log": "".join(JobLogLine.objects.filter(job=job).values_list("message", flat=True)),
+        "preview": preview.text,
+        "api": api_answers,
+        "mcp audit": "".join(json.dumps(c.arguments) + c.error_message for c in McpCall.objects.all()),
+        "auditlog": "".join(json.dumps(e.changes) + str(e.additional_data) for e in LogEntry.objects.all()),
+        "server log": mcp_server.output(),
+    }
+    assert "«secret:db_password»" in surfaces["log"]
+    for name, text in surfaces.items():
+        assert value not in text and "Db-Pass" not in text, name
+    assert McpCall.objects.filter(tool="db_checksum", outcome="ok").exists()

@@ -6,6 +6,7 @@ from django.utils.module_loading import import_string
 from inventory import kinds
 
 from . import datacenters, devices, networks, tenants  # noqa: F401
+from .importing import add_import_export
 
 
 def register_kinds(site=admin.site) -> None:
@@ -13,6 +14,7 @@ def register_kinds(site=admin.site) -> None:
     for kind in kinds.all_kinds():
         if kind.admin and not site.is_registered(kind.get_model()):
             site.register(kind.get_model(), import_string(kind.admin))
+    add_import_export(site, kinds.all_kinds())  # inventory/admin/importing.py
 
 
 register_kinds()

@@ -6,6 +6,7 @@ from inventory.models import Device, DeviceRelationship, IPAddress, Tag
 from inventory.services import search
 
 from .base import ReadOnceMixin, TenantScopedAdmin, TenantScopedInline
+from .bulk import bulk_edit
 from .widgets import badge, key_value_table, linked, word_list
 
 
@@ -101,6 +102,8 @@ class DeviceAdmin(ReadOnceMixin, TenantScopedAdmin):
     list_select_related = ["tenant", "datacenter"]
     search_fields = ["name", "description", "make_model", "os", "location", "search_text"]
     autocomplete_fields = ["tenant", "datacenter", "rack", "tags"]
+    actions = [bulk_edit]  # inventory/admin/bulk.py
+    bulk_edit_fields = ["status", "datacenter", "rack", "tags"]
     readonly_fields = ["created", "updated", "domain_list", "fact_table"]
     inlines = [DeviceAddressInline, NewDeviceAddressInline, ChildLinkInline, NewChildLinkInline, ParentLinkInline,
                NewParentLinkInline]

@@ -5,6 +5,7 @@ from inventory import ipam, utilisation
 from inventory.models import IPAddress, IPPool, Network
 from inventory.services import search
 
+from .bulk import bulk_edit
 from .base import TenantScopedAdmin, TenantScopedInline
 from .widgets import badge, link, linked, utilisation_bar
 
@@ -132,6 +133,8 @@ class IPAddressAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "network", "pool", "device"]
     search_fields = ["address", "dns_name", "description", "device__name"]
     autocomplete_fields = ["network", "pool", "device"]
+    actions = [bulk_edit]  # inventory/admin/bulk.py
+    bulk_edit_fields = ["status"]
     exclude = ["tenant"]
 
     tenant_link = linked("tenant")

@@ -14,8 +14,9 @@ app_name = "api"
 
 
 class APIRootView(routers.APIRootView):
-    """Every endpoint of the API: the kinds, then search, jobs, the MCP configuration and audit
-    log, the MCP endpoint itself, the OpenAPI schema and its documentation pages."""
+    """Every endpoint group of the API: the kinds, then search, jobs, WireGuard meshes, roles,
+    variables and secrets, blueprints, the MCP configuration, tools, tool groups and audit log,
+    the MCP endpoint itself, the OpenAPI schema and its documentation pages."""
 
     others = {
         "search": "api:search",
@@ -24,7 +25,18 @@ class APIRootView(routers.APIRootView):
         "jobs-command": "jobs:command",
         "jobs-provision": "jobs:provision",
         "jobs-discovered": "jobs:discovered-list",
+        "mesh-meshes": "mesh:mesh-list",
+        "mesh-peers": "mesh:peer-list",
+        "roles": "configuration:role-list",
+        "roles-import": "configuration:role-import",
+        "variables": "configuration:variable-list",
+        "secrets": "configuration:secret-list",
+        "blueprints": "blueprints:blueprint-list",
+        "blueprints-use": "blueprints:blueprint-use",
+        "blueprint-runs": "blueprints:run-list",
         "mcp-config": "mcp:config",
+        "mcp-tools": "mcp:tools",
+        "mcp-tool-groups": "mcp:tool-groups",
         "mcp-audit-logs": "mcp:audit-logs",
         "schema": "api:schema",
         "docs": "api:docs",

@@ -83,3 +83,11 @@ def effective_secrets(device) -> dict[str, Secret]:
         if current is None or (_RANK[row.scope], row.pk) > (_RANK[current.scope], current.pk):
             winners[row.name] = row
     return winners
+
+
+def secret_values(device) -> list[str]:
+    """The values of the device's secrets (a JOBS_SECRET_PROVIDERS entry: masked wherever a job's
+    input is stored or shown). Decrypts: used to mask, never to show."""
+    if device is None or device.pk is None:
+        return []
+    return [row.value for row in Secret.objects.filter(_scope_filter(device))]

@@ -35,9 +35,10 @@ def ssh_target(ctx: JobContext, device: Device) -> ssh.Target:
 
 
 def execute(ctx: JobContext, target: ssh.Target, command: str, timeout: int,
-            stdin: bytes | None = None) -> ssh.CommandResult:
-    """Run ``command`` over SSH (``stdin``: its input, e.g. a file with a secret in it)."""
-    ctx.log(f"Running on {target.username}@{target.host}:{target.port}: {command[:500]}")
+            stdin: bytes | None = None, shown: str | None = None) -> ssh.CommandResult:
+    """Run ``command`` over SSH (``stdin``: its input, e.g. a file with a secret in it; ``shown``:
+    the command as logged, when it holds secrets)."""
+    ctx.log(f"Running on {target.username}@{target.host}:{target.port}: {(shown or command)[:500]}")
     try:
         result = asyncio.run(ssh.run_command(
             target, command, timeout=timeout, output_limit=settings.JOBS_OUTPUT_LIMIT,
@@ -67,7 +68,13 @@ def run_command(ctx: JobContext):
     target = ssh_target(ctx, job.device)
     timeout = int(job.params.get("timeout") or settings.JOBS_COMMAND_TIMEOUT)
     ctx.progress(10, f"Running the command on {target.host}")
-    result = execute(ctx, target, job.run_params()["command"], timeout)
+    run = job.run_params()
+    command = run["command"]
+    if run.get("template"):  # a custom command tool using secret(): resolved here, in the worker
+        from .command_templates import render_for_run
+
+        command = render_for_run(ctx, job.device, run["template"])
+    result = execute(ctx, target, command, timeout, shown=job.params.get("command"))
     ctx.save_result(**result.as_dict())
     if result.timed_out:
         raise JobFailed(f"The command timed out after {timeout} s; partial output is kept.")

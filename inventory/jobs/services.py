@@ -29,11 +29,12 @@ def _validated(serializer_class, principal: Principal, data) -> dict:
 
 
 def create_job(principal: Principal | None, kind: str, target, params: dict, *, via: str = "",
-               secrets=()) -> Job:
+               secrets=(), sealed_only: dict | None = None) -> Job:
     """Record a queued job on ``target`` (a Network or Device) and send it after commit.
 
     ``secrets``: known secret values; ``params`` is stored with them masked, and as given in the
-    encrypted ``sealed`` field for the worker (see inventory.jobs.masking)."""
+    encrypted ``sealed`` field for the worker (see inventory.jobs.masking). ``sealed_only``: more
+    parameters for the worker alone (``run_params()``), kept only in ``sealed``."""
     import json
 
     from inventory.models import Network
@@ -43,8 +44,9 @@ def create_job(principal: Principal | None, kind: str, target, params: dict, *, 
     from auditlog.cid import get_cid
 
     masked = masking.mask(params, secrets) if secrets else params
+    sealed = {**params, **(sealed_only or {})}
     job = Job(kind=kind, tenant_id=target.tenant_id, params=masked, target=str(target),
-              sealed=json.dumps(params) if masked != params else "",
+              sealed=json.dumps(sealed) if sealed != masked else "",
               correlation_id=(get_cid() or str(uuid.uuid4()))[:255])
     if isinstance(target, Network):
         job.network = target
@@ -86,7 +88,9 @@ def start_scan(principal: Principal, data: dict) -> Job:
     return create_job(principal, JobKind.DISCOVERY_SCAN, network, params)
 
 
-def start_command(principal: Principal, data: dict) -> Job:
+def start_command(principal: Principal, data: dict, *, template: dict | None = None) -> Job:
+    """``template``: a command template using ``secret()`` (inventory.jobs.command_templates), which
+    the worker renders with the secrets; ``data["command"]`` is then its masked rendering."""
     from django.conf import settings
 
     attrs = _validated(CommandRequestSerializer, principal, data)
@@ -94,7 +98,8 @@ def start_command(principal: Principal, data: dict) -> Job:
     check(principal, Action.EXECUTE, device, "commands on this device")
     require_access(device)
     params = {"command": attrs["command"], "timeout": attrs.get("timeout") or settings.JOBS_COMMAND_TIMEOUT}
-    return create_job(principal, JobKind.COMMAND, device, params, secrets=masking.device_secrets(device))
+    return create_job(principal, JobKind.COMMAND, device, params, secrets=masking.device_secrets(device),
+                      sealed_only={"template": template} if template else None)
 
 
 def start_provisioning(principal: Principal, data: dict) -> Job:

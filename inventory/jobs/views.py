@@ -11,7 +11,9 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
+from inventory.api import csv_export
 from inventory.fields import MAX_ID
 from inventory.tenancy import Action, Principal
 
@@ -49,6 +51,8 @@ def _choice(request, name, choices):
 class JobListView(JobsView):
     serializer_class = JobSerializer
     queryset = Job.objects.none()  # for the schema only; rows come from services.visible_jobs
+    #: ``?format=csv`` as on every other list (every matching job, streamed)
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, csv_export.CSVRenderer]
 
     @extend_schema(operation_id="jobs_list", parameters=[
         OpenApiParameter("status", enum=JobStatus.values), OpenApiParameter("kind", enum=JobKind.values)],
@@ -59,6 +63,8 @@ class JobListView(JobsView):
             value = _choice(request, name, choices)
             if value:
                 qs = qs.filter(**{name: value})
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            return csv_export.stream(qs, JobSerializer, {"request": request}, "jobs")
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(JobSerializer(page, many=True, context={"request": request}).data)
 

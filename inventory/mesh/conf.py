@@ -8,6 +8,10 @@ _env = environ.Env()
 #: every 2 minutes on a live tunnel), "stale" when older
 MESH_HANDSHAKE_UP_SECONDS = _env.int("MESH_HANDSHAKE_UP_SECONDS", default=180)
 
+#: appended to JOBS_SECRET_PROVIDERS by inventory.settings: a device's mesh private keys are masked
+#: wherever a job's input or output is stored or shown (role steps of type join_mesh put them in files)
+MESH_SECRET_PROVIDERS = ["inventory.mesh.steps.device_private_keys"]
+
 from inventory.jobs.conf import MCP_TOOL_MODULES as _mcp_modules  # noqa: E402
 
 MCP_TOOL_MODULES = [*_mcp_modules, "inventory.mesh.mcp_tools"]

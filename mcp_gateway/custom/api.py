@@ -228,6 +228,13 @@ class ToolView(APIView):
             raise exceptions.NotFound(f"No tool {key!r}.")
         return tool
 
+    def _writable(self, request, principal: Principal, key, action: str) -> CustomTool:
+        """The custom tool to change or delete; a built-in one (by name) is read-only: 405 (404 if unseen)."""
+        if not key.isdigit():
+            self._builtin(request, key)
+            raise exceptions.MethodNotAllowed(request.method, detail="Built-in tools are read-only.")
+        return _get_custom(principal, key, action)
+
     @extend_schema(responses={200: CustomToolSerializer}, summary="A tool (custom by id, built-in by name)")
     def get(self, request, key):
         principal = Principal.of(request)
@@ -241,10 +248,7 @@ class ToolView(APIView):
                    summary="Change a custom tool (its version is bumped)")
     def patch(self, request, key):
         principal = Principal.of(request)
-        if not key.isdigit():
-            self._builtin(request, key)
-            raise exceptions.MethodNotAllowed("PATCH", detail="Built-in tools are read-only.")
-        obj = _get_custom(principal, key, Action.CHANGE)
+        obj = self._writable(request, principal, key, Action.CHANGE)
         serializer = CustomToolSerializer(obj, data=request.data, partial=True,
                                           context={"request": request, "principal": principal})
         serializer.is_valid(raise_exception=True)
@@ -254,10 +258,7 @@ class ToolView(APIView):
     @extend_schema(responses={204: None}, summary="Delete a custom tool")
     def delete(self, request, key):
         principal = Principal.of(request)
-        if not key.isdigit():
-            self._builtin(request, key)
-            raise exceptions.MethodNotAllowed("DELETE", detail="Built-in tools are read-only.")
-        obj = _get_custom(principal, key, Action.DELETE)
+        obj = self._writable(request, principal, key, Action.DELETE)
         obj.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

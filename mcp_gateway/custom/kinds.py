@@ -12,7 +12,8 @@
 ``command``: a command template run through the jobs machinery (``command_execute``'s service) on
 the devices a selector matches::
 
-    {"command": "systemctl restart {{ service }}",   # sandboxed Jinja2; every value shell-quoted
+    {"command": "systemctl restart {{ service }}",   # sandboxed Jinja2; every value shell-quoted;
+                                                     # secret('name'): the device's secret, resolved by the worker
      "selector": {"tags": ["web"]},                  # fixed: tags (all), datacenter_id, status, ids
      "params": {"datacenter": "datacenter_id"},      # tool parameter -> selector key
      "max_devices": 10, "timeout": 60, "destructive": true}
@@ -31,8 +32,6 @@ caller's own principal, narrowed (never widened) to the tool's tenant and allowe
 
 from __future__ import annotations
 
-import shlex
-
 import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -45,7 +44,6 @@ SELECTOR_KEYS = {
     "ids": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "maxItems": 1000},
 }
 MAX_DEVICES = 100
-TEMPLATE_MAX_OUTPUT = 10000
 
 
 # --- parameters --------------------------------------------------------------------------------
@@ -185,12 +183,9 @@ def query_arguments(definition: dict, args: dict) -> dict:
 
 # --- command -------------------------------------------------------------------------------------
 def _environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from inventory.jobs.command_templates import environment
 
-    # every value that reaches the command is one shell word, whatever the caller sent
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                         finalize=lambda value: shlex.quote(str(value)))
+    return environment()
 
 
 def _command_definition(definition: dict, parameters: dict) -> dict:
@@ -234,23 +229,13 @@ def _command_definition(definition: dict, parameters: dict) -> dict:
             **({"timeout": timeout} if timeout else {}), "destructive": destructive}
 
 
-def render_command(definition: dict, args: dict, device) -> str:
-    """The command for one device: parameters and ``device`` (name, id) as shell-quoted words."""
-    from jinja2 import TemplateError
-    from jinja2.exceptions import SecurityError, UndefinedError
+def render_command(definition: dict, args: dict, device) -> tuple[str, dict | None]:
+    """The command for one device: parameters and ``device`` (name, id) as shell-quoted words;
+    ``secret('name')`` as ``«secret:name»`` (the worker resolves it: inventory.jobs.command_templates).
+    Returns (the command as stored and shown, the sealed template for the worker or None)."""
+    from inventory.jobs.command_templates import prepare
 
-    variables = {**args, "device": {"id": device.pk, "name": device.name}}
-    try:
-        text = _environment().from_string(definition["command"]).render(variables)
-    except UndefinedError as exc:
-        raise ValidationError({"command": [f"The template uses an undefined value: {exc.message}."]}) from None
-    except SecurityError as exc:
-        raise ValidationError({"command": [f"The template did something the sandbox forbids: {exc}."]}) from None
-    except TemplateError as exc:
-        raise ValidationError({"command": [f"The template failed: {exc}."]}) from None
-    if len(text) > TEMPLATE_MAX_OUTPUT:
-        raise ValidationError({"command": [f"The rendered command is longer than {TEMPLATE_MAX_OUTPUT} characters."]})
-    return text
+    return prepare(definition["command"], {**args, "device": {"id": device.pk, "name": device.name}}, device)
 
 
 def select_devices(principal, definition: dict, args: dict):

@@ -182,10 +182,11 @@ def _command_handler(row: Row):
                            {"max_devices": limit})
         jobs = []
         for device in devices:
-            data = {"device": device.pk, "command": render_command(row.definition, args, device)}
+            command, template = render_command(row.definition, args, device)
+            data = {"device": device.pk, "command": command}
             if row.definition.get("timeout"):
                 data["timeout"] = row.definition["timeout"]
-            job = start_command(inner.principal, data)
+            job = start_command(inner.principal, data, template=template)
             jobs.append({"job_id": job.pk, "device_id": device.pk, "device": device.name, "status": job.status})
         return {"jobs": jobs, "count": len(jobs)}
 
@@ -225,7 +226,7 @@ def preview_command(principal: Principal, row: Row, args: dict) -> dict:
     inner = narrowed(principal, allowed_tenants(principal, row, Action.EXECUTE))
     devices = select_devices(inner, row.definition, args)
     limit = row.definition["max_devices"]
-    return {"would_run": [{"device_id": d.pk, "device": d.name, "command": render_command(row.definition, args, d)}
+    return {"would_run": [{"device_id": d.pk, "device": d.name, "command": render_command(row.definition, args, d)[0]}
                           for d in devices[:limit]],
             "count": min(len(devices), limit), "too_many": len(devices) > limit}
 
