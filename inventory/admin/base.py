@@ -306,6 +306,20 @@ class TenantScopedAdmin(HistoryMixin, TenantScopedMixin, admin.ModelAdmin):
         return obj
 
 
+class ReadOnceMixin:
+    """A GET change page whose ``change_view`` reads the object first (for a picture) hands it to
+    the form too: ``get_object`` answers from the request, so the object is read once."""
+
+    def get_object(self, request, object_id, from_field=None):
+        if request.method == "GET" and from_field is None:
+            cache = request.__dict__.setdefault("_read_once", {})
+            key = (self.model, str(object_id))
+            if key not in cache:
+                cache[key] = super().get_object(request, object_id, from_field)
+            return cache[key]
+        return super().get_object(request, object_id, from_field)
+
+
 class TenantScopedInline(TenantScopedMixin, admin.TabularInline):
     extra = 0
     show_change_link = True

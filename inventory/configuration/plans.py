@@ -43,14 +43,14 @@ def role_plan(device, params: dict) -> list[dict] | None:
 
 
 def _shell_result(ctx, target, command: str, timeout: int, stdin: bytes | None = None):
-    from inventory.jobs.provisioning import execute
+    from inventory.jobs.remote import execute
 
     return execute(ctx, target, command, timeout, stdin=stdin)
 
 
 @action("role_step")
 def role_step(ctx: JobContext, step: dict, state: dict) -> dict:
-    from inventory.jobs.provisioning import ssh_target
+    from inventory.jobs.remote import ssh_target
 
     device = state["device"]
     row = RoleStep.objects.filter(pk=step.get("step"), role_id=step.get("role")).select_related("role").first()

@@ -32,7 +32,7 @@ PROBE_TIMEOUT = 2
 
 
 def _ssh(ctx: JobContext, device, script: str, timeout: int | None = None, stdin: bytes | None = None):
-    from inventory.jobs.provisioning import execute, ssh_target
+    from inventory.jobs.remote import execute, ssh_target
 
     target = ssh_target(ctx, device)
     return execute(ctx, target, script, timeout or settings.JOBS_COMMAND_TIMEOUT, stdin=stdin)
