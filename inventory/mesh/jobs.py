@@ -47,7 +47,7 @@ def run_many(ctx: JobContext, commands: list[tuple[object, object, str, int]]) -
 
     from inventory.jobs import ssh
     from inventory.jobs.models import DeviceAccess
-    from inventory.jobs.provisioning import ssh_target
+    from inventory.jobs.remote import ssh_target
 
     results, prepared = {}, []
     for key, device, script, timeout in commands:
