@@ -20,29 +20,12 @@ from tests.test_mcp_support import api_key, call, mcp_client, rest, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CI = os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.fixture(scope="module")
 def lab():
-    why = mesh_lab.missing()
-    if why:
-        if CI:
-            pytest.fail(f"real WireGuard tunnels cannot run: {why}")
-        pytest.skip(f"real WireGuard tunnels cannot run: {why}")
-    import asyncssh
-
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    machines = mesh_lab.Lab(3)
-    try:
-        machines.start(host_key.export_private_key("openssh").decode(),
-                       client_key.export_public_key("openssh").decode())
-        machines.host_public = host_key.export_public_key("openssh").decode().strip()
-        machines.client_private = client_key.export_private_key("openssh").decode()
+    with mesh_lab.running(3) as machines:
         yield machines
-    finally:
-        machines.stop()
 
 
 @pytest.fixture
