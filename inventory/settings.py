@@ -254,6 +254,7 @@ from inventory.mesh.conf import *  # noqa: E402,F401,F403
 from inventory.blueprints.conf import *  # noqa: E402,F401,F403
 
 MCP_TOOL_MODULES = [*MCP_TOOL_MODULES, *CONFIGURATION_MCP_TOOL_MODULES, *BLUEPRINTS_MCP_TOOL_MODULES]  # noqa: F405
+JOBS_SECRET_PROVIDERS = list(dict.fromkeys([*JOBS_SECRET_PROVIDERS, *MESH_SECRET_PROVIDERS]))  # noqa: F405
 
 # Housekeeping (inventory.tasks.maintenance): expired OAuth grants and never-authorized
 # registered clients hourly, MCP audit rows past MCP_AUDIT_RETENTION_DAYS daily.

@@ -44,17 +44,26 @@ def with_used(queryset):
     return queryset.annotate(_used=count_of(IPAddress, fk))
 
 
-def size_of_network(network) -> int:
+def size_of_subnet(subnet: str) -> int:
+    """Usable addresses of a CIDR (IPv4 without network and broadcast, see ipam.usable_bounds)."""
     from inventory import ipam
 
-    first, last = ipam.usable_bounds(network.ip_network)
+    first, last = ipam.usable_bounds(ipam.parse_network(subnet))
     return max(last - first + 1, 0)
 
 
-def size_of_pool(pool) -> int:
-    if not pool.start_key or not pool.end_key:
+def size_of_range(start_key: str, end_key: str) -> int:
+    if not start_key or not end_key:
         return 0
-    return int(pool.end_key, 16) - int(pool.start_key, 16) + 1
+    return int(end_key, 16) - int(start_key, 16) + 1
+
+
+def size_of_network(network) -> int:
+    return size_of_subnet(network.subnet)
+
+
+def size_of_pool(pool) -> int:
+    return size_of_range(pool.start_key, pool.end_key)
 
 
 def of(obj) -> Utilisation:
@@ -66,3 +75,22 @@ def of(obj) -> Utilisation:
         used = obj.addresses.count()
     size = size_of_pool(obj) if isinstance(obj, IPPool) else size_of_network(obj)
     return Utilisation(size=size, used=used)
+
+
+def of_ids(model, ids) -> dict[int, Utilisation]:
+    """The utilisation of the networks or pools with these ids, with one query whatever their
+    number: each row's range columns and its correlated COUNT (:func:`with_used`). The REST and
+    MCP batch loader; the rows' own columns are read here, so it works on objects loaded with
+    ``only()``."""
+    from inventory.models import IPPool
+
+    ids = [pk for pk in ids if pk is not None]
+    if not ids:
+        return {}
+    columns = ("start_key", "end_key") if model is IPPool else ("subnet",)
+    rows = with_used(model.objects.filter(pk__in=ids).order_by()).values_list("pk", *columns, "_used")
+    out = {}
+    for pk, *values, used in rows:
+        size = size_of_range(*values) if model is IPPool else size_of_subnet(values[0])
+        out[pk] = Utilisation(size=size, used=used)
+    return out

@@ -12,8 +12,15 @@ Environment:
   client IP, as ``<count>/<s|m|h|d>``.
 - ``OAUTH_UNUSED_CLIENT_TTL`` (default ``24h``): ``manage.py oauth_cleanup`` deletes
   self-registered clients that nobody authorized within that time.
+- Client ID Metadata Documents (``oauth/cimd.py``): ``OAUTH_CIMD_ENABLED`` (default ``true``),
+  ``OAUTH_CIMD_ALLOWED_HOSTS`` (comma-separated, ALLOWED_HOSTS syntax; empty: any host),
+  ``OAUTH_CIMD_ALLOWED_NETWORKS`` (comma-separated CIDRs whose non-public addresses may be fetched,
+  e.g. ``127.0.0.0/8`` for development; empty by default), ``OAUTH_CIMD_CA_FILE`` (trust only
+  these CAs for the fetch; default: the system's), ``OAUTH_CIMD_TIMEOUT`` (seconds, default 5),
+  ``OAUTH_CIMD_MAX_BYTES`` (default 5120, the draft's recommendation).
 """
 
+import ipaddress as _ipaddress
 import re
 
 import environ as _environ
@@ -22,7 +29,8 @@ _env = _environ.Env()
 
 __all__ = [  # what inventory.settings takes from here
     "MCP_OAUTH_ACCESS_TOKEN_TTL", "MCP_OAUTH_REFRESH_TOKEN_TTL", "OAUTH_REGISTRATION_RATE",
-    "OAUTH_UNUSED_CLIENT_TTL", "OAUTH2_PROVIDER_APPLICATION_MODEL", "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL", "OAUTH2_PROVIDER",
+    "OAUTH_UNUSED_CLIENT_TTL", "OAUTH_CIMD_ENABLED", "OAUTH_CIMD_ALLOWED_HOSTS", "OAUTH_CIMD_ALLOWED_NETWORKS",
+    "OAUTH_CIMD_CA_FILE", "OAUTH_CIMD_TIMEOUT", "OAUTH_CIMD_MAX_BYTES", "OAUTH2_PROVIDER_APPLICATION_MODEL", "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL", "OAUTH2_PROVIDER",
 ]
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -55,6 +63,14 @@ OAUTH_UNUSED_CLIENT_TTL = parse_duration(
     _env.str("OAUTH_UNUSED_CLIENT_TTL", default="24h"), "OAUTH_UNUSED_CLIENT_TTL"
 )
 
+OAUTH_CIMD_ENABLED = _env.bool("OAUTH_CIMD_ENABLED", default=True)
+OAUTH_CIMD_ALLOWED_HOSTS = _env.list("OAUTH_CIMD_ALLOWED_HOSTS", default=[])
+OAUTH_CIMD_ALLOWED_NETWORKS = [str(_ipaddress.ip_network(n.strip(), strict=False))  # a typo fails at start
+                               for n in _env.list("OAUTH_CIMD_ALLOWED_NETWORKS", default=[]) if n.strip()]
+OAUTH_CIMD_CA_FILE = _env.str("OAUTH_CIMD_CA_FILE", default="")
+OAUTH_CIMD_TIMEOUT = _env.float("OAUTH_CIMD_TIMEOUT", default=5.0)
+OAUTH_CIMD_MAX_BYTES = _env.int("OAUTH_CIMD_MAX_BYTES", default=5120)
+
 _SCOPES = {
     "inventory:read": "Read the inventory",
     "inventory:write": "Create and change inventory objects",
@@ -85,7 +101,12 @@ OAUTH2_PROVIDER = {
     # "OIDC_ISS_ENDPOINT": the issuer, pinned (RFC 9207 `iss`, never from the Host header): set to
     # PUBLIC_URL by inventory.settings (fragments import nothing from the settings being loaded)
     "DCR_ENABLED": False,  # DOT's registration is unsafe by default; oauth.views.RegisterView instead
-    "CIMD_ENABLED": False,
+    # Client ID Metadata Documents: DOT resolves them, with our fetcher and host policy (oauth.cimd)
+    "CIMD_ENABLED": OAUTH_CIMD_ENABLED,
+    "CIMD_METADATA_FETCHER": "oauth.cimd.InventoryMetadataFetcher",
+    "CIMD_REGISTRATION_PERMISSION_CLASSES": ("oauth.cimd.AllowedHostsPermission",),
+    "CIMD_MAX_DOCUMENT_SIZE": OAUTH_CIMD_MAX_BYTES,
+    "CIMD_FETCH_TIMEOUT_SECONDS": OAUTH_CIMD_TIMEOUT,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only

@@ -85,7 +85,7 @@ def authorization_server_metadata(request):
         "revocation_endpoint_auth_methods_supported": methods,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
-        "client_id_metadata_document_supported": False,
+        "client_id_metadata_document_supported": oauth2_settings.CIMD_ENABLED,
     }))
 
 
@@ -373,6 +373,9 @@ class ConsentView(AuthorizationView):
             "title": "Authorize access",
             "site_header": "Infrastructure inventory",
             "unverified": application is not None and application.registration_source != "manual",
+            # a Client ID Metadata Document client: its identity is the host publishing the document
+            "cimd_host": (urlsplit(application.client_id).hostname
+                          if application is not None and application.registration_source == "cimd" else ""),
             "redirect_host": host,
             "redirect_is_loopback": is_loopback_host(host),
             "resource": (context.get("resource") or mcp_resource()),

@@ -90,9 +90,7 @@ def test_queries_do_not_grow_with_rows(client, sites, role):
     grow(sites["b"], 3, 10)
     many = counts()
     assert many == few, {p: (few[p], many[p]) for p in few if few[p] != many[p]}
-    # KNOWN GAP: the device page is at 16 since the configuration app's role inline landed (issue 19
-    # asks <= 15); constant in rows, but over the target: to be brought down, not this limit raised
-    over = {p: n for p, n in many.items() if n > MAX_QUERIES + (1 if p.endswith("/change/") and "/device/" in p else 0)}
+    over = {p: n for p, n in many.items() if n > MAX_QUERIES}
     assert not over, over
 
 

@@ -476,3 +476,156 @@ def test_dual_stack_overlay(tenant_a, operator_a, admin_a):
     networks = [mesh.network_id, mesh.second_network_id]
     assert api(admin_a).delete(f"/api/mesh/meshes/{mesh.pk}/").status_code == 204
     assert not Network.objects.filter(pk__in=networks).exists()
+
+
+# --- join_mesh as a role step type ------------------------------------------------------------
+def test_join_mesh_step_type_in_roles(tenant_a, tenant_b, operator_a):
+    from django.core.exceptions import ValidationError
+
+    from inventory.configuration.models import Role, RoleAssignment, RoleStep
+    from inventory.configuration.planning import preview, render_role
+    from inventory.configuration.plans import role_plan
+    from inventory.jobs.masking import device_secrets
+    from inventory.mesh import config
+    from inventory.mesh.models import MeshPeer
+
+    mesh = mesh_of(tenant_a, name="corp")
+    a, b = device(tenant_a, "a", "198.18.200.1"), device(tenant_a, "b", "198.18.200.2")
+    add(operator_a, mesh, a)
+    add(operator_a, mesh, b)
+    peer = MeshPeer.objects.get(device=a)
+    role = Role.objects.create(tenant=tenant_a, name="wg")
+    RoleStep.objects.create(role=role, type="join_mesh", args={"mesh": "corp"})
+    for bad in ({}, {"mesh": ""}, {"mesh": "corp", "state": "gone"}, {"mesh": "corp", "extra": 1}):
+        with pytest.raises(ValidationError) as refused:
+            RoleStep(role=role, type="join_mesh", args=bad).full_clean()  # what every writer runs
+        assert "args" in refused.value.message_dict
+    assert RoleStep.objects.filter(role=role).count() == 1
+    RoleAssignment.objects.create(device=a, role=role)
+
+    # the role test (preview): the file with the key placeholder, then the apply command
+    shown = preview(role, a)
+    assert shown["ok"], shown["errors"]
+    (step,) = shown["steps"]
+    conf = next(f for f in shown["files"] if f["path"] == "/etc/wireguard/wg-corp.conf")
+    assert conf["mode"] == "0600" and conf["content"] == config.render(peer)
+    assert peer.private_key not in str(shown) and "wg syncconf" in step["commands"][0]
+    # only the worker's rendering holds the key; the plan holds ids only
+    revealed = render_role(role, a, reveal=True).steps[0]["operations"][0].content
+    assert revealed == config.with_key(config.render(peer), peer.private_key)
+    plan = role_plan(a, {})
+    assert [s["action"] for s in plan if s["action"] == "role_step"] == ["role_step"]
+    assert peer.private_key not in str(plan)
+    # the key is one of the device's known secrets: a job masks it in its log and results
+    assert peer.private_key in device_secrets(a)
+
+    # a device that is not a peer of that mesh: the role test says so
+    c = device(tenant_a, "c")
+    RoleAssignment.objects.create(device=c, role=role)
+    failed = preview(role, c)
+    assert not failed["ok"] and "not a peer of a mesh named 'corp'" in failed["errors"][0]["message"]
+    # a mesh of the same name in another tenant is not the device's
+    other = mesh_of(tenant_b, name="corp", cidr="198.19.20.0/24")
+    assert not preview(role, c)["ok"] and other.pk
+    # leaving: state absent renders the leave script only
+    RoleStep.objects.filter(role=role).update(args={"mesh": "corp", "state": "absent"})
+    (left,) = preview(role, a)["steps"]
+    assert "wg-quick down" in left["commands"][0] and not any(
+        f["path"].startswith("/etc/wireguard") for f in preview(role, a)["files"])
+
+
+def test_join_mesh_step_records_what_it_installed(tenant_a, operator_a):
+    from inventory.configuration.steps import get
+    from inventory.mesh import config
+    from inventory.mesh.models import MeshPeer
+
+    mesh = mesh_of(tenant_a, name="corp")
+    a = device(tenant_a, "a", "198.18.200.1")
+    add(operator_a, mesh, a)
+    get("join_mesh").after(a, {"mesh": "corp"})
+    peer = MeshPeer.objects.get(device=a)
+    assert peer.applied_digest == config.digest(config.render(peer))
+    get("join_mesh").after(a, {"mesh": "corp", "state": "absent"})
+    assert MeshPeer.objects.get(device=a).applied_digest == ""
+
+
+# --- lists: queries do not grow with rows -------------------------------------------------------
+def test_mesh_and_peer_lists_do_not_query_per_row(tenant_a, operator_a):
+    """REST /api/mesh/meshes/, /api/mesh/peers/, /api/mesh/meshes/{id}/peers/ and the MCP
+    mesh_list/mesh_peers: the same number of queries for 2 rows as for 6 (peer counts come with
+    the list, the default endpoints' underlay addresses in one query)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inventory.runtime.caching import invalidate_all
+
+    client = api(operator_a)
+    meshes = []
+
+    def grow(n):
+        while len(meshes) < n:
+            i = len(meshes)
+            mesh = mesh_of(tenant_a, name=f"m{i}", cidr=f"198.19.{100 + i}.0/24")
+            for j in range(len(meshes) + 1):  # meshes of growing size
+                add(operator_a, mesh, device(tenant_a, f"d{i}-{j}", f"198.18.200.{10 * i + j + 1}"))
+            meshes.append(mesh)
+
+    def queries():
+        invalidate_all()
+        counts = {}
+        for label, url in (("meshes", "/api/mesh/meshes/"), ("peers", "/api/mesh/peers/"),
+                           ("mesh peers", f"/api/mesh/meshes/{meshes[-1].pk}/peers/")):
+            with CaptureQueriesContext(connection) as seen:
+                r = client.get(url)
+            assert r.status_code == 200, r.content
+            counts[label] = len(seen)
+        for tool, args in (("mesh_list", {}), ("mesh_peers", {"mesh_id": meshes[-1].pk})):
+            with CaptureQueriesContext(connection) as seen:
+                result, err = _call(operator_a, tool, args)
+            assert err is None, err and err.as_dict()
+            counts[tool] = len(seen)
+        return counts, r.json()
+
+    grow(2)
+    few, _ = queries()
+    grow(6)
+    many, listed = queries()
+    assert many == few, (few, many)
+    # and the values are right: the counts and the default endpoints
+    r = client.get("/api/mesh/meshes/").json()
+    rows = r["results"] if isinstance(r, dict) else r
+    assert sorted(m["peer_count"] for m in rows) == [1, 2, 3, 4, 5, 6]
+    peers, _ = _call(operator_a, "mesh_peers", {"mesh_id": meshes[-1].pk})
+    assert sorted(p["effective_endpoint"] for p in peers["items"]) == sorted(
+        f"198.18.200.{50 + j + 1}:{meshes[-1].listen_port}" for j in range(6))
+
+
+# --- status and check reach the peers concurrently ------------------------------------------------
+def test_peers_are_reached_concurrently_and_bounded(tenant_a, ssh_server, settings):
+    """mesh_status/mesh_check run their SSH sessions through run_many: at the same time, at most
+    MESH_CONCURRENCY at once; a peer that cannot be reached fails alone."""
+    import time
+
+    from inventory.jobs.models import Job, JobLogLine
+    from inventory.jobs.runner import JobContext, JobFailed
+    from inventory.mesh import jobs
+    from tests.test_jobs_support import make_device
+
+    devices = [make_device(tenant_a, ssh_server, name=f"p{i}") for i in range(4)]
+    no_access = device(tenant_a, "nowhere")
+    ctx = JobContext(Job.objects.create(kind="mesh_status", tenant=tenant_a))
+    commands = [(d.pk, d, "sleep 1; echo done-$((1 + 1))", 10) for d in devices]
+
+    def timed(concurrency, extra=()):
+        settings.MESH_CONCURRENCY = concurrency
+        started = time.monotonic()
+        out = jobs.run_many(ctx, [*commands, *extra])
+        return out, time.monotonic() - started
+
+    out, together = timed(4, [(no_access.pk, no_access, "true", 10)])
+    assert [out[d.pk].stdout.strip() for d in devices] == ["done-2"] * 4
+    assert isinstance(out[no_access.pk], JobFailed) and "no SSH access" in str(out[no_access.pk])
+    _, bounded = timed(2)
+    _, one_by_one = timed(1)
+    assert together < 2.5 <= bounded + 0.5 and bounded < 3.5 and one_by_one >= 4
+    assert JobLogLine.objects.filter(job=ctx.job, message__startswith="Finished on p0").count() == 3

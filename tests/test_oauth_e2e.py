@@ -199,3 +199,51 @@ def test_mcp_client_connects_to_mcp_through_the_browser_flow(live_server_url, pe
 
     listed = anyio.run(run)
     assert [t["id"] for t in listed["items"]] == [tenant_b.pk]
+
+
+def test_mcp_sdk_with_a_client_id_metadata_document(transactional_db, people, tmp_path):
+    """The SDK's CIMD path: the server advertises client_id_metadata_document_supported, the
+    client presents its document's https URL instead of registering; the server (a real uvicorn)
+    fetches it from a local HTTPS server whose CA only this server trusts, the user consents in
+    Chromium, and the MCP call works. No registration happened."""
+    import json
+
+    from mcp import Client
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.auth import OAuthClientMetadata
+    from oauth2_provider.models import AccessToken, Application
+
+    from tests.cimd_server import DocumentServer
+    from tests.servers import UvicornServer
+
+    tenant_a, _ = people
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    user = BrowserUser("alice", [str(tenant_a.pk)], redirect_uri)
+    with DocumentServer(tmp_path) as docs:
+        url = docs.publish("/oauth/client-metadata.json", {
+            "client_name": "Documented MCP client", "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "token_endpoint_auth_method": "none"})
+        env = {"OAUTH_CIMD_CA_FILE": str(docs.ca_file), "OAUTH_CIMD_ALLOWED_NETWORKS": "127.0.0.0/8"}
+        with UvicornServer(env=env) as server:
+            metadata = OAuthClientMetadata(client_name="Documented MCP client", redirect_uris=[redirect_uri],
+                                           grant_types=["authorization_code", "refresh_token"],
+                                           response_types=["code"])
+            provider = OAuthClientProvider(server_url=f"{server.url}/mcp", client_metadata=metadata,
+                                           storage=MemoryStorage(), redirect_handler=user.redirect_handler,
+                                           callback_handler=user.callback_handler, client_metadata_url=url)
+
+            async def run():
+                async with httpx.AsyncClient(auth=provider, timeout=30) as http:
+                    async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+                        result = await client.call_tool("tenant_list", {})
+                        return result.structured_content or json.loads(result.content[0].text)
+
+            listed = anyio.run(run)
+    assert [t["id"] for t in listed["items"]] == [tenant_a.pk]
+    app = Application.objects.get()
+    assert (app.client_id, app.registration_source, app.client_type) == (url, "cimd", "public")
+    assert AccessToken.objects.filter(application=app).count() == 1
+    assert "Documented MCP client" in user.consent_html and "127.0.0.1" in user.consent_html
+    assert docs.hits["/oauth/client-metadata.json"] == 1  # cached for the consent and the token exchange

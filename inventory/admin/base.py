@@ -188,6 +188,18 @@ class TenantOwnedForm(forms.ModelForm):
         return cleaned
 
 
+def with_principal(form, request):
+    """``form`` (a ModelForm class) built with ``principal=`` the caller: for admin forms whose
+    choices or checks depend on who asks (``get_form`` returns this)."""
+    principal = Principal.of(request)
+
+    class Bound(form):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, principal=principal, **kwargs)
+
+    return Bound
+
+
 class TenantScopedMixin(RestrictedLookupsMixin):
     """Querysets, FK choices and permissions from :mod:`inventory.tenancy`; the fields a model
     fixes once an object exists (``fixed_fields``: its tenant, a pool's network) are read-only."""
@@ -304,6 +316,20 @@ class TenantScopedAdmin(HistoryMixin, TenantScopedMixin, admin.ModelAdmin):
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
         return obj
+
+
+class ReadOnceMixin:
+    """A GET change page whose ``change_view`` reads the object first (for a picture) hands it to
+    the form too: ``get_object`` answers from the request, so the object is read once."""
+
+    def get_object(self, request, object_id, from_field=None):
+        if request.method == "GET" and from_field is None:
+            cache = request.__dict__.setdefault("_read_once", {})
+            key = (self.model, str(object_id))
+            if key not in cache:
+                cache[key] = super().get_object(request, object_id, from_field)
+            return cache[key]
+        return super().get_object(request, object_id, from_field)
 
 
 class TenantScopedInline(TenantScopedMixin, admin.TabularInline):

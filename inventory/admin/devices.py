@@ -5,7 +5,7 @@ from inventory.models import Device, DeviceRelationship, IPAddress, Tag
 
 from inventory.services import search
 
-from .base import TenantScopedAdmin, TenantScopedInline
+from .base import ReadOnceMixin, TenantScopedAdmin, TenantScopedInline
 from .bulk import bulk_edit
 from .widgets import badge, key_value_table, linked, word_list
 
@@ -55,7 +55,7 @@ class ChildFields:
     verbose_name_plural = "Relationships from this device"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("child")
+        return super().get_queryset(request).select_related("parent", "child")
 
 
 class ParentFields:
@@ -67,7 +67,7 @@ class ParentFields:
     verbose_name_plural = "Relationships to this device"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("parent")
+        return super().get_queryset(request).select_related("parent", "child")
 
 
 class DeviceAddressInline(AddressFields, ExistingRows):
@@ -95,7 +95,7 @@ class NewParentLinkInline(ParentFields, NewRows):
 
 
 @admin.register(Device)
-class DeviceAdmin(TenantScopedAdmin):
+class DeviceAdmin(ReadOnceMixin, TenantScopedAdmin):
     list_display = ["name", "status_badge", "tenant_link", "datacenter_link", "make_model", "os", "address_list",
                     "tag_list"]
     list_filter = ["status", "tenant", "datacenter", "tags"]
@@ -120,7 +120,22 @@ class DeviceAdmin(TenantScopedAdmin):
         match = getattr(request, "resolver_match", None)
         if match is not None and match.url_name == "inventory_device_changelist":
             qs = qs.prefetch_related("tags", "addresses")  # two prefetches per page, whatever the rows
+        elif match is not None and match.url_name == "inventory_device_change":
+            qs = qs.select_related("tenant")  # the read-only tenant is shown without its own query
         return qs
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from .pictures import DEFAULT_HOPS, device_graph
+
+        extra = dict(extra_context or {})
+        if request.method == "GET":
+            device = self.get_object(request, object_id)  # 404 for another tenant's device
+            try:
+                hops = int(request.GET.get("graph_hops") or DEFAULT_HOPS)
+            except ValueError:
+                hops = DEFAULT_HOPS
+            extra["device_graph"] = device_graph(request, device, hops)
+        return super().change_view(request, object_id, form_url, extra)
 
     # the matching and indexes of /api/search/ (words, tags, domains; IP- and CIDR-aware)
     search_filter = search.filter_devices

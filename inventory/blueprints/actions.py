@@ -71,7 +71,7 @@ def _drf(fn, *args, field="", **kwargs):
 
 
 def _primary(device) -> str:
-    from inventory.jobs.plans import primary_address
+    from inventory.jobs.remote import primary_address
 
     return primary_address(device) if device is not None else ""
 
@@ -500,7 +500,7 @@ def _register_secrets(ctx, device):
 def run_command(sc: StepContext) -> dict:
     from django.conf import settings
 
-    from inventory.jobs.provisioning import execute, ssh_target
+    from inventory.jobs.remote import execute, ssh_target
     from inventory.jobs.runner import JobFailed
 
     e, a = sc.engine, sc.args

@@ -280,13 +280,13 @@ def _user(principal: Principal):
 
 def _check_sent(job, outermost: bool):
     """As for every job: recorded in the outbox when the broker is down (a 503 says so)."""
-    from inventory.jobs import tasks
+    from inventory.jobs import outbox
     from inventory.jobs.models import JobLogLine
 
     if outermost and getattr(job, "sent_ok", None) is False:
         JobLogLine.objects.create(job=job, level="warning",
                                   message="The job queue was unreachable; the job waits in the outbox.")
-        raise tasks.BrokerUnavailable(job)
+        raise outbox.BrokerUnavailable(job)
 
 
 def _job(principal: Principal, run: BlueprintRun):
@@ -296,7 +296,7 @@ def _job(principal: Principal, run: BlueprintRun):
 
     from auditlog.cid import get_cid
 
-    from inventory.jobs import tasks
+    from inventory.jobs import outbox
     from inventory.jobs.models import Job, JobKind, JobLogLine
 
     job = Job(kind=JobKind.BLUEPRINT, tenant_id=run.tenant_id, params={"run": run.pk},
@@ -309,7 +309,7 @@ def _job(principal: Principal, run: BlueprintRun):
     JobLogLine.objects.create(job=job, message=f"Queued by {who} via {job.via} (blueprint run {run.pk}).")
     BlueprintRun.objects.filter(pk=run.pk).update(job=job, jobs=[*(run.jobs or []), job.pk])
     run.job, run.jobs = job, [*(run.jobs or []), job.pk]
-    tasks.enqueue(job)
+    outbox.enqueue(job)
     return job
 
 

@@ -34,7 +34,7 @@ def _read_command(path: str) -> str:
 
 @handler("role_test")
 def run_compare(ctx: JobContext):
-    from inventory.jobs.provisioning import execute, ssh_target
+    from inventory.jobs.remote import execute, ssh_target
 
     from .plans import _register_secrets
 

@@ -101,7 +101,8 @@ def render_role(role: Role, device, assignment=None, *, reveal: bool = False, st
             for guard in ("only_if", "unless"):
                 if getattr(step, guard):
                     entry[guard] = renderer(getattr(step, guard), f"step {step.label} {guard}")
-            entry["operations"] = kind.expand(StepRender(role, step, step.args or {}, templates, renderer))
+            entry["operations"] = kind.expand(StepRender(role, step, step.args or {}, templates, renderer,
+                                                         device=device, reveal=reveal))
         except RenderError as exc:
             entry["error"] = exc.as_dict()
             if cache.get(exc.template) is not exc:  # a template's error is listed once

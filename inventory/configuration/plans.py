@@ -19,6 +19,7 @@ from inventory.jobs.runner import JobContext, JobFailed
 
 from .models import Role, RoleAssignment, RoleStep
 from .planning import device_plan_roles, preview, render_role
+from .steps import get as step_type
 
 
 def role_plan(device, params: dict) -> list[dict] | None:
@@ -42,14 +43,14 @@ def role_plan(device, params: dict) -> list[dict] | None:
 
 
 def _shell_result(ctx, target, command: str, timeout: int, stdin: bytes | None = None):
-    from inventory.jobs.provisioning import execute
+    from inventory.jobs.remote import execute
 
     return execute(ctx, target, command, timeout, stdin=stdin)
 
 
 @action("role_step")
 def role_step(ctx: JobContext, step: dict, state: dict) -> dict:
-    from inventory.jobs.provisioning import ssh_target
+    from inventory.jobs.remote import ssh_target
 
     device = state["device"]
     row = RoleStep.objects.filter(pk=step.get("step"), role_id=step.get("role")).select_related("role").first()
@@ -90,6 +91,9 @@ def role_step(ctx: JobContext, step: dict, state: dict) -> dict:
             what = f"writing {op.path}" if op.kind == "file" else f"`{op_shown.command[:200]}`"
             last = result.stderr.strip().splitlines()[-1][:300] if result.stderr.strip() else ""
             raise JobFailed(f"{what} exited with status {result.exit_status}" + (f": {last}" if last else ""), out)
+    kind = step_type(row.type)
+    if kind is not None and kind.after is not None:
+        kind.after(device, row.args or {})
     written = [f["path"] for f in out["files"]]
     out["output"] = f"Ran {len(out['commands'])} command(s)" + (f", wrote {', '.join(written)}" if written else "") + "."
     return out
@@ -102,11 +106,12 @@ def _outcome(result) -> dict:
 
 
 def _register_secrets(ctx: JobContext, device) -> None:
-    """Every secret the device can see is masked in this job's log and results."""
-    from .resolve import effective_secrets
+    """Every secret the system holds for the device (its configuration secrets, its mesh private
+    keys: JOBS_SECRET_PROVIDERS) is masked in this job's log and results."""
+    from inventory.jobs.masking import device_secrets
 
-    for row in effective_secrets(device).values():
-        ctx.add_secret(row.value)
+    for value in device_secrets(device):
+        ctx.add_secret(value)
 
 
 __all__ = ["role_plan", "role_step", "Role"]

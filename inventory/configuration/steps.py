@@ -24,7 +24,12 @@ loaded by its ``AppConfig.ready()``::
 Built in: ``upload_templates`` (the role's templates, or ``paths`` of them), ``run``
 (``command``, a template), ``ensure_package`` (``name``/``names``, ``state`` present|absent,
 apt/dpkg), ``ensure_service`` (``name``, ``state`` started|stopped|restarted|reloaded,
-``enabled``; systemd).
+``enabled``; systemd). The mesh app adds ``join_mesh`` (``mesh``: the name of a mesh the device is
+a peer of; ``state`` present|absent) in ``inventory/mesh/steps.py``.
+
+An expansion gets ``step.device`` and ``step.reveal``: a value that must never be stored (a
+private key) goes into the text only when ``step.reveal`` is true (the worker), and the app lists
+such values in ``JOBS_SECRET_PROVIDERS`` so the job masks them in its log and results.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ class StepRender:
     args: dict
     templates: list  # RoleTemplate rows of the role, in order
     renderer: Callable[[str, str], str]  # (source, label) -> text
+    device: object = None  # the device the role is rendered for
+    reveal: bool = False  # True only in the worker: an expansion may then put secrets into its text
 
     def render(self, source: str, what: str) -> str:
         return self.renderer(source, f"step {self.step.label} {what}")
@@ -94,18 +101,21 @@ class StepType:
     schema: dict
     template_args: tuple[str, ...] = ()
     description: str = ""
+    #: ``after(device, args)``: run by the worker once every operation of the step succeeded
+    #: (to record what was applied); previews never call it
+    after: Callable | None = None
 
 
 _TYPES: dict[str, StepType] = {}
 
 
 def register(name: str, expand, *, schema: dict, template_args: tuple[str, ...] = (), description: str = "",
-             replace: bool = False) -> StepType:
+             replace: bool = False, after: Callable | None = None) -> StepType:
     if name in _TYPES and not replace:
         raise ValueError(f"step type {name!r} is already registered")
     if not re.match(r"^[a-z][a-z0-9_]*$", name):
         raise ValueError(f"step type names are lower case identifiers, not {name!r}")
-    kind = StepType(name, expand, schema, tuple(template_args), description)
+    kind = StepType(name, expand, schema, tuple(template_args), description, after)
     _TYPES[name] = kind
     return kind
 

@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 from inventory.models import Device, DeviceStatus, IPPool, Network
 from inventory.tenancy import Principal
 
+from .remote import execute, primary_address, ssh_target
 from .runner import Cancelled, JobContext, JobFailed
 
 DEFAULT_SCRIPTS = [
@@ -59,11 +60,6 @@ def render(text: str, data: dict) -> str:
         return engine().from_string(text).render(Context(data, autoescape=False))
     except TemplateSyntaxError as exc:
         raise JobFailed(f"Template error: {exc}") from None
-
-
-def primary_address(device: Device) -> str:
-    first = device.addresses.order_by("created", "pk").values_list("address", flat=True).first()
-    return first or ""
 
 
 def template_data(device: Device, job, variables: dict | None = None) -> dict:
@@ -165,8 +161,6 @@ def allocate_address(ctx: JobContext, step: dict, state: dict) -> dict:
 
 @action("ssh")
 def ssh_step(ctx: JobContext, step: dict, state: dict) -> dict:
-    from .provisioning import execute, ssh_target
-
     data = template_data(state["device"], ctx.job, ctx.job.params.get("variables"))
     script = render(step["script"], data)
     target = ssh_target(ctx, state["device"])

@@ -16,7 +16,7 @@ from inventory.models import Device, IPAddress
 from inventory.services.common import Conflict, as_drf_validation_error, check, get_for
 from inventory.tenancy import Action, Principal
 
-from . import masking, tasks
+from . import masking, outbox
 from .models import FINISHED, DeviceAccess, DiscoveredDevice, Job, JobKind, JobLogLine, JobStatus
 from .serializers import (CommandRequestSerializer, DeviceAccessSerializer, ProvisionRequestSerializer,
                           ScanRequestSerializer)
@@ -63,11 +63,11 @@ def create_job(principal: Principal | None, kind: str, target, params: dict, *, 
     with transaction.atomic():
         job.save()
         JobLogLine.objects.create(job=job, message=f"Queued by {_who(job)}.")
-        tasks.enqueue(job)
+        outbox.enqueue(job)
     if outermost and job.sent_ok is False:
         JobLogLine.objects.create(job=job, level="warning",
                                   message="The job queue was unreachable; the job waits in the outbox.")
-        raise tasks.BrokerUnavailable(job)
+        raise outbox.BrokerUnavailable(job)
     return job
 
 
@@ -144,7 +144,7 @@ def cancel_job(principal: Principal, job_id) -> Job:
     if Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
             status=JobStatus.CANCELLED, cancel_requested=True, finished=timezone.now(), error="Cancelled on request."):
         JobLogLine.objects.create(job=job, message=f"Cancelled by {who} before it started.")
-        tasks.revoke(job)
+        outbox.revoke(job)
     elif Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True):
         JobLogLine.objects.create(job=job, message=f"Cancellation requested by {who}; "
                                                    "the job stops at its next host or step.")

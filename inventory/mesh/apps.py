@@ -10,6 +10,7 @@ class MeshConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from . import jobs  # noqa: F401  (registers the job handlers and the join_mesh/leave_mesh plan steps)
+        from . import steps  # noqa: F401  (the join_mesh step type of roles)
         from .models import Mesh, MeshPeer
 
         auditlog.register(Mesh, exclude_fields=["updated", "last_check", "last_matrix"])

@@ -20,10 +20,30 @@ def peers_of(mesh: Mesh) -> list[MeshPeer]:
                 .order_by("address__address_key", "pk"))
 
 
+def _underlay(addresses):
+    return addresses.filter(mesh_peers__isnull=True).exclude(network__meshes__isnull=False).order_by("created", "pk")
+
+
 def underlay_address(peer: MeshPeer) -> str:
     """The device's primary address outside every mesh overlay (first created)."""
-    return (peer.device.addresses.filter(mesh_peers__isnull=True).exclude(network__meshes__isnull=False)
-            .order_by("created", "pk").values_list("address", flat=True).first() or "")
+    if "_underlay" in peer.__dict__:  # preload_underlay() read it with the others
+        return peer.__dict__["_underlay"]
+    return _underlay(peer.device.addresses).values_list("address", flat=True).first() or ""
+
+
+def preload_underlay(peers: list[MeshPeer]) -> None:
+    """``underlay_address`` of every peer without an endpoint, in one query."""
+    from inventory.models import IPAddress
+
+    wanted = {p.device_id for p in peers if not p.endpoint}
+    first: dict[int, str] = {}
+    if wanted:
+        rows = _underlay(IPAddress.objects.filter(device_id__in=wanted)).values_list("device_id", "address")
+        for device_id, address in rows:
+            first.setdefault(device_id, address)
+    for peer in peers:
+        if not peer.endpoint:
+            peer.__dict__["_underlay"] = first.get(peer.device_id, "")
 
 
 def endpoint_of(peer: MeshPeer) -> str:

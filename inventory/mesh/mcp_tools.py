@@ -109,7 +109,11 @@ def mesh_remove_peer(ctx: ToolContext, args: dict) -> dict:
 @_mapped
 def mesh_peers(ctx: ToolContext, args: dict) -> dict:
     mesh, qs = services.peers(ctx.principal, args["mesh_id"])
-    return {"mesh_id": mesh.pk, "count": qs.count(), "items": [_peer(p, ctx) for p in qs]}
+    peers = list(qs)
+    items = MeshPeerSerializer(peers, many=True, context=ctx.serializer_context).data  # one query for endpoints
+    renames = {"mesh": "mesh_id", "device": "device_id", "tenant": "tenant_id"}
+    return {"mesh_id": mesh.pk, "count": len(peers),
+            "items": [{renames.get(k, k): v for k, v in item.items()} for item in items]}
 
 
 @_mapped

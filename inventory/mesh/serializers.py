@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Count
 from rest_framework import serializers
 
 from inventory.api.serializers.base import RestrictedRelatedField, SelfLinkField, TenantOwnedSerializer
@@ -13,6 +14,8 @@ from .models import Mesh, MeshPeer
 
 class MeshSerializer(TenantOwnedSerializer):
     display_columns = ("name",)
+    #: lists count the peers in their one query (with_related), not one query per mesh
+    related = {**getattr(TenantOwnedSerializer, "related", {}), "peer_count": ("annotate", {"peer_total": Count("peers")})}
     url = SelfLinkField("mesh:mesh-detail")
     network = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The IPAM network of the overlay.")
     second_network = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
@@ -32,7 +35,18 @@ class MeshSerializer(TenantOwnedSerializer):
         validators = []
 
     def get_peer_count(self, mesh) -> int:
-        return mesh.peers.count()
+        total = getattr(mesh, "peer_total", None)
+        return mesh.peers.count() if total is None else total
+
+
+class PeerListSerializer(serializers.ListSerializer):
+    """A list of peers reads the underlay addresses of all of them in one query (the default
+    endpoints), instead of one per peer."""
+
+    def to_representation(self, data):
+        peers = list(data.all() if hasattr(data, "all") else data)
+        config.preload_underlay(peers)
+        return super().to_representation(peers)
 
 
 class MeshPeerSerializer(TenantOwnedSerializer):
@@ -64,6 +78,7 @@ class MeshPeerSerializer(TenantOwnedSerializer):
         read_only_fields = ["public_key", "last_status", "last_handshake", "rx_bytes", "tx_bytes",
                             "reported_endpoint", "last_check", "last_result", "created", "updated"]
         validators = []
+        list_serializer_class = PeerListSerializer
 
     def get_effective_endpoint(self, peer) -> str:
         return config.endpoint_of(peer)

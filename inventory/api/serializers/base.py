@@ -213,13 +213,19 @@ class DisplayField(serializers.Field):
 
 
 def with_related(queryset, serializer_class, wanted=None):
-    """``queryset`` with the ``select_related``/``prefetch_related`` that rendering the fields
-    ``wanted`` (names; None: all) of ``serializer_class`` needs, from its ``related`` map.
+    """``queryset`` with the ``select_related``/``prefetch_related`` (and ``annotate``) that
+    rendering the fields ``wanted`` (names; None: all) of ``serializer_class`` needs, from its
+    ``related`` map (``{field: ("select"|"prefetch", lookups) | ("annotate", {alias: expr})}``).
     REST views and MCP tools both build their querysets with it."""
-    selects, prefetches = [], []
+    selects, prefetches, annotations = [], [], {}
     for name, (kind, lookup) in getattr(serializer_class, "related", {}).items():
         if wanted is None or name in wanted:
+            if kind == "annotate":  # {"alias": expression}: e.g. a count the field reads
+                annotations.update(lookup)
+                continue
             (selects if kind == "select" else prefetches).extend(lookup if isinstance(lookup, (list, tuple)) else (lookup,))
+    if annotations:
+        queryset = queryset.annotate(**annotations)
     if selects:
         queryset = queryset.select_related(*dict.fromkeys(selects))
     if prefetches:

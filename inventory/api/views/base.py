@@ -27,7 +27,8 @@ FIELD_PARAMS = [
     OpenApiParameter("brief", OpenApiTypes.BOOL, description="Only id, name (or address), display and url."),
     OpenApiParameter("fields", OpenApiTypes.STR, description=(
         "Comma-separated field names to return, e.g. id,name,status; a reference's parts as tenant.name "
-        "(parts: id, url, display, name).")),
+        "(parts: id, url, display, name). Networks and pools: a list shows `utilisation` only when named here "
+        "(a single object always has it).")),
 ]
 
 
@@ -95,6 +96,12 @@ class InventoryViewSet(viewsets.ModelViewSet):
                         f"Unknown field(s): {', '.join(sorted(unknown))}. Available: {', '.join(sorted(available))}."
                     ]})
                 wanted = names if wanted is None else wanted | names
+            on_request = getattr(serializer_class, "on_request_fields", ())
+            if (wanted is None and on_request and not getattr(self, "detail", False)
+                    and not getattr(self, "swagger_fake_view", False)):  # the schema shows every field
+                # a list's costlier fields (utilisation) only when ?fields= names them
+                probe = serializer_class(context=self.get_base_context())
+                wanted = set(probe.fields) - set(on_request)
         self._requested_fields = wanted
         return wanted
 

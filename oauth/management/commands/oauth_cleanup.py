@@ -2,7 +2,7 @@
 
     manage.py oauth_cleanup [--older-than 24h] [--dry-run]
 
-A dynamically registered client that was never authorized (no consent, no token) is deleted
+A dynamically registered (or Client ID Metadata Document) client that was never authorized (no consent, no token) is deleted
 once it is older than ``--older-than`` (default: ``OAUTH_UNUSED_CLIENT_TTL``, 24h). Expired
 tokens and grants are removed with django-oauth-toolkit's ``clear_expired()``, and the record
 of redeemed authorization codes once it outlives ``MCP_OAUTH_REFRESH_TOKEN_TTL``. Run it
@@ -24,7 +24,9 @@ from oauth.models import RedeemedCode
 def unused_clients(older_than_seconds: int):
     Application = get_application_model()
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return (Application.objects.filter(registration_source=Application.RegistrationSource.DCR, created__lt=cutoff)
+    # CIMD rows too: DOT creates them again from the document on the client's next request
+    sources = (Application.RegistrationSource.DCR, Application.RegistrationSource.CIMD)
+    return (Application.objects.filter(registration_source__in=sources, created__lt=cutoff)
             .exclude(inventory_profile__first_authorized_at__isnull=False)
             .filter(accesstoken__isnull=True, refreshtoken__isnull=True, grant__isnull=True))
 
