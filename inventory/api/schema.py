@@ -66,6 +66,19 @@ REFUSALS = {
 }
 
 
+def optional_on_request_fields(result, generator, request, public):
+    """drf-spectacular postprocessing hook: a field a list renders only when ``?fields=`` names it
+    (a serializer's ``on_request_fields``, e.g. ``utilisation``) is not required in its answers."""
+    from inventory.api.serializers.networks import ON_REQUEST
+
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        if isinstance(schema, dict) and isinstance(schema.get("required"), list):
+            schema["required"] = [name for name in schema["required"] if name not in ON_REQUEST]
+            if not schema["required"]:
+                del schema["required"]
+    return result
+
+
 def error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: the one 400 shape as a component, referenced by every
     operation of the API that does not describe its 400 itself, and the refusals every operation

@@ -57,6 +57,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "inventory.api.schema.bound_integer_parameters",
         "inventory.api.schema.error_responses",
+        "inventory.api.schema.optional_on_request_fields",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from this server, never from the internet
