@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,3 +193,28 @@ class Lab:
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline and sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 time.sleep(0.1)
+
+
+@contextmanager
+def running(count: int = 3, **options):
+    """A started lab with fresh SSH keys (host key for the machines' sshd, client key allowed in),
+    for a test fixture: fails in CI, skips elsewhere when real tunnels cannot run; stopped after."""
+    import asyncssh
+    import pytest
+
+    why = missing()
+    if why:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"real WireGuard tunnels cannot run: {why}")
+        pytest.skip(f"real WireGuard tunnels cannot run: {why}")
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    machines = Lab(count, **options)
+    try:
+        machines.start(host_key.export_private_key("openssh").decode(),
+                       client_key.export_public_key("openssh").decode())
+        machines.host_public = host_key.export_public_key("openssh").decode().strip()
+        machines.client_private = client_key.export_private_key("openssh").decode()
+        yield machines
+    finally:
+        machines.stop()

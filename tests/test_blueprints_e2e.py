@@ -28,7 +28,6 @@ from tests.test_mcp_support import api_key, call, confirmed, mcp_client, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CI = os.environ.get("CI", "").lower() == "true"
 
 SHIMS = {
     "dpkg-query": "#!/bin/sh\necho 'install ok installed'\n",
@@ -57,28 +56,12 @@ esac
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    why = mesh_lab.missing()
-    if why:
-        if CI:
-            pytest.fail(f"real WireGuard tunnels cannot run: {why}")
-        pytest.skip(f"real WireGuard tunnels cannot run: {why}")
-    import asyncssh
-
     shims = tmp_path_factory.mktemp("shims")
     for name, text in SHIMS.items():
         (shims / name).write_text(text.replace("PYTHON", sys.executable))
         (shims / name).chmod(0o755)
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    machines = mesh_lab.Lab(3, private_etc=True, path=[str(shims)])
-    try:
-        machines.start(host_key.export_private_key("openssh").decode(),
-                       client_key.export_public_key("openssh").decode())
-        machines.host_public = host_key.export_public_key("openssh").decode().strip()
-        machines.client_private = client_key.export_private_key("openssh").decode()
+    with mesh_lab.running(3, private_etc=True, path=[str(shims)]) as machines:
         yield machines
-    finally:
-        machines.stop()
 
 
 @pytest.fixture

@@ -598,3 +598,34 @@ def test_mesh_and_peer_lists_do_not_query_per_row(tenant_a, operator_a):
     peers, _ = _call(operator_a, "mesh_peers", {"mesh_id": meshes[-1].pk})
     assert sorted(p["effective_endpoint"] for p in peers["items"]) == sorted(
         f"198.18.200.{50 + j + 1}:{meshes[-1].listen_port}" for j in range(6))
+
+
+# --- status and check reach the peers concurrently ------------------------------------------------
+def test_peers_are_reached_concurrently_and_bounded(tenant_a, ssh_server, settings):
+    """mesh_status/mesh_check run their SSH sessions through run_many: at the same time, at most
+    MESH_CONCURRENCY at once; a peer that cannot be reached fails alone."""
+    import time
+
+    from inventory.jobs.models import Job, JobLogLine
+    from inventory.jobs.runner import JobContext, JobFailed
+    from inventory.mesh import jobs
+    from tests.test_jobs_support import make_device
+
+    devices = [make_device(tenant_a, ssh_server, name=f"p{i}") for i in range(4)]
+    no_access = device(tenant_a, "nowhere")
+    ctx = JobContext(Job.objects.create(kind="mesh_status", tenant=tenant_a))
+    commands = [(d.pk, d, "sleep 1; echo done-$((1 + 1))", 10) for d in devices]
+
+    def timed(concurrency, extra=()):
+        settings.MESH_CONCURRENCY = concurrency
+        started = time.monotonic()
+        out = jobs.run_many(ctx, [*commands, *extra])
+        return out, time.monotonic() - started
+
+    out, together = timed(4, [(no_access.pk, no_access, "true", 10)])
+    assert [out[d.pk].stdout.strip() for d in devices] == ["done-2"] * 4
+    assert isinstance(out[no_access.pk], JobFailed) and "no SSH access" in str(out[no_access.pk])
+    _, bounded = timed(2)
+    _, one_by_one = timed(1)
+    assert together < 2.5 <= bounded + 0.5 and bounded < 3.5 and one_by_one >= 4
+    assert JobLogLine.objects.filter(job=ctx.job, message__startswith="Finished on p0").count() == 3

@@ -20,29 +20,12 @@ from tests.test_mcp_support import api_key, call, mcp_client, rest, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CI = os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.fixture(scope="module")
 def lab():
-    why = mesh_lab.missing()
-    if why:
-        if CI:
-            pytest.fail(f"real WireGuard tunnels cannot run: {why}")
-        pytest.skip(f"real WireGuard tunnels cannot run: {why}")
-    import asyncssh
-
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    machines = mesh_lab.Lab(3)
-    try:
-        machines.start(host_key.export_private_key("openssh").decode(),
-                       client_key.export_public_key("openssh").decode())
-        machines.host_public = host_key.export_public_key("openssh").decode().strip()
-        machines.client_private = client_key.export_private_key("openssh").decode()
+    with mesh_lab.running(3) as machines:
         yield machines
-    finally:
-        machines.stop()
 
 
 @pytest.fixture
@@ -112,14 +95,30 @@ def test_mesh_of_three_real_tunnels(lab, one_worker, server, tenant_a, make_user
             assert [p["address"] for p in peers["items"]] == [overlay.replace("0/24", str(i)) for i in (1, 2, 3)]
             conf, _ = await call(mcp, "mesh_peer_config", {"peer_id": peers["items"][0]["id"]})
             assert "PrivateKey = ********" in conf["config"] and conf["config"].count("[Peer]") == 2
-            applied, err = await call(mcp, "mesh_apply", {"mesh_id": mesh["id"]})
-            assert not err and len(applied["jobs"]) == 3, applied
-            state["join_jobs"] = [j["job_id"] for j in applied["jobs"]]
+            # two peers join through the plan action, the third through a role with a join_mesh step
+            applied, err = await call(mcp, "mesh_apply", {"mesh_id": mesh["id"],
+                                                          "peer_ids": [p["id"] for p in peers["items"][:2]]})
+            assert not err and len(applied["jobs"]) == 2, applied
+            role, err = await call(mcp, "role_save", {"name": "wg-lab", "steps": [
+                {"type": "join_mesh", "args": {"mesh": "lab"}}]})
+            assert not err, role
+            tested, err = await call(mcp, "role_test", {"role_id": role["id"], "device_id": devices[2].pk})
+            assert not err and tested["ok"] and "PrivateKey = ********" in str(tested), tested
+            assigned, err = await call(mcp, "device_assign_role", {"device_id": devices[2].pk, "role_id": role["id"]})
+            assert not err, assigned
+            started, err = await call(mcp, "provisioning_trigger", {"device_id": devices[2].pk})
+            assert not err, started
+            state["join_jobs"] = [j["job_id"] for j in applied["jobs"]] + [started["job_id"]]
 
     run(create_and_join)
     _wait_jobs(state["join_jobs"], one_worker)
     mesh = Mesh.objects.get(pk=state["mesh"])
     peers = list(MeshPeer.objects.filter(mesh=mesh).select_related("device", "address").order_by("address__address_key"))
+    # the role's job recorded what it installed, and its records never hold the key
+    role_job = Job.objects.get(pk=state["join_jobs"][2])
+    assert all(p.applied_digest for p in peers)
+    assert peers[2].private_key not in str(role_job.params) + str(role_job.result) + " ".join(
+        JobLogLine.objects.filter(job=role_job).values_list("message", flat=True))
 
     # the file on each machine: 0600, the decrypted private key in it (and only there)
     for peer, machine in zip(peers, lab.machines):

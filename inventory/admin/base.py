@@ -188,6 +188,18 @@ class TenantOwnedForm(forms.ModelForm):
         return cleaned
 
 
+def with_principal(form, request):
+    """``form`` (a ModelForm class) built with ``principal=`` the caller: for admin forms whose
+    choices or checks depend on who asks (``get_form`` returns this)."""
+    principal = Principal.of(request)
+
+    class Bound(form):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, principal=principal, **kwargs)
+
+    return Bound
+
+
 class TenantScopedMixin(RestrictedLookupsMixin):
     """Querysets, FK choices and permissions from :mod:`inventory.tenancy`; the fields a model
     fixes once an object exists (``fixed_fields``: its tenant, a pool's network) are read-only."""

@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import APIException
 
-from inventory.admin.base import TenantScopedAdmin
+from inventory.admin.base import TenantScopedAdmin, with_principal
 from inventory.configuration.admin import CODE, GlobalAware
 from inventory.models import Tenant
 from inventory.tenancy import Action, Principal
@@ -105,14 +105,7 @@ class BlueprintAdmin(GlobalAware, TenantScopedAdmin):
             kwargs["form"] = forms.ModelForm
             kwargs["fields"] = ["listed"] if request.user.is_superuser else []
             return super().get_form(request, obj, change, **kwargs)
-        form = super().get_form(request, obj, change, **kwargs)
-        principal = Principal.of(request)
-
-        class Bound(form):
-            def __init__(self, *a, **k):
-                super().__init__(*a, principal=principal, **k)
-
-        return Bound
+        return with_principal(super().get_form(request, obj, change, **kwargs), request)
 
     @admin.display(description="author")
     def author(self, obj):

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException
 
-from inventory.admin.base import TenantScopedAdmin, TenantScopedInline
+from inventory.admin.base import TenantScopedAdmin, TenantScopedInline, with_principal
 from inventory.models import Device
 from inventory.tenancy import Action, Principal
 
@@ -115,14 +115,7 @@ class RoleAdmin(GlobalAware, TenantScopedAdmin):
     fields = ["tenant", "name", "description", "defaults", "parameters_schema", "actions_links", "created", "updated"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-        principal = Principal.of(request)
-
-        class Bound(form):
-            def __init__(self, *a, **k):
-                super().__init__(*a, principal=principal, **k)
-
-        return Bound
+        return with_principal(super().get_form(request, obj, change, **kwargs), request)
 
     @admin.display(boolean=True, description="global")
     def is_global(self, obj):

@@ -5,7 +5,8 @@
   ``/etc/wireguard/<interface>.conf`` (0600) and bring the interface up, or apply a changed
   configuration in place (``wg syncconf``); leaving takes it down and removes the file. The
   private key is put into the text here, in the worker, and is redacted from every log line.
-- ``mesh_status`` / ``mesh_check`` jobs: ``wg show <if> dump`` on every enabled peer (read-only;
+- ``mesh_status`` / ``mesh_check`` jobs: ``wg show <if> dump`` on every enabled peer, concurrently
+  (``run_many``, at most ``MESH_CONCURRENCY`` sessions at once; read-only;
   the dump's first line, which holds the private key, never leaves the device), the peers'
   observed state, and for a check a TCP probe from every peer to every other peer's overlay
   address (ICMP with ``ping`` where the device has it), giving the connectivity matrix and
@@ -35,6 +36,54 @@ def _ssh(ctx: JobContext, device, script: str, timeout: int | None = None, stdin
 
     target = ssh_target(ctx, device)
     return execute(ctx, target, script, timeout or settings.JOBS_COMMAND_TIMEOUT, stdin=stdin)
+
+
+def run_many(ctx: JobContext, commands: list[tuple[object, object, str, int]]) -> dict:
+    """``[(key, device, script, timeout)]`` -> ``{key: CommandResult | JobFailed}``: the scripts
+    run over SSH at the same time, at most ``MESH_CONCURRENCY`` at once. Targets (database reads,
+    pinned host keys, secrets registered for redaction) are prepared and the outcomes logged here,
+    in the job's thread; only the SSH sessions run concurrently, in one event loop."""
+    import asyncio
+
+    from inventory.jobs import ssh
+    from inventory.jobs.models import DeviceAccess
+    from inventory.jobs.remote import ssh_target
+
+    results, prepared = {}, []
+    for key, device, script, timeout in commands:
+        try:
+            prepared.append((key, device, ssh_target(ctx, device), script, timeout))
+        except JobFailed as exc:
+            results[key] = exc
+    for _key, _device, target, script, _timeout in prepared:
+        ctx.log(f"Running on {target.username}@{target.host}:{target.port}: {script[:500]}")
+
+    async def all_of():
+        gate = asyncio.Semaphore(max(1, settings.MESH_CONCURRENCY))
+
+        async def one(target, script, timeout):
+            async with gate:
+                try:
+                    return await ssh.run_command(target, script, timeout=timeout,
+                                                 output_limit=settings.JOBS_OUTPUT_LIMIT,
+                                                 connect_timeout=settings.JOBS_SSH_CONNECT_TIMEOUT)
+                except ssh.SSHError as exc:  # HostKeyUnknown included
+                    return exc
+
+        return await asyncio.gather(*(one(t, sc, to) for _k, _d, t, sc, to in prepared))
+
+    outcomes = asyncio.run(all_of()) if prepared else []
+    for (key, device, target, _script, _timeout), outcome in zip(prepared, outcomes):
+        if isinstance(outcome, ssh.HostKeyUnknown):
+            DeviceAccess.objects.filter(device=device).update(pending_host_key=outcome.presented)
+        if isinstance(outcome, ssh.SSHError):
+            results[key] = JobFailed(str(outcome))
+            ctx.log(f"{device}: {outcome}", level="warning")
+            continue
+        results[key] = outcome
+        status = "timed out" if outcome.timed_out else f"exit status {outcome.exit_status}"
+        ctx.log(f"Finished on {device} with {status}.")
+    return results
 
 
 def install_script(interface: str) -> str:
@@ -151,19 +200,17 @@ def classify(peer: MeshPeer, state: dict, now: int, up_after: int) -> tuple[str,
 
 
 def gather(ctx: JobContext, mesh: Mesh, peers: list[MeshPeer], start: float, span: float) -> dict:
-    """Every peer's dump: {peer id: state}; the peers' observed state saved."""
-    from inventory.jobs.runner import Cancelled
-
+    """Every peer's dump (read concurrently): {peer id: state}; the peers' observed state saved."""
     states = {}
-    for i, peer in enumerate(peers):
-        ctx.check_cancel()
-        ctx.progress(start + span * i / max(1, len(peers)), f"wg show on {peer.device}")
-        try:
-            result = _ssh(ctx, peer.device, dump_script(peer.interface_name), timeout=30)
-        except Cancelled:
-            raise
-        except JobFailed as exc:
-            states[peer.pk] = {"interface": "unreachable", "peers": {}, "error": str(exc)}
+    ctx.check_cancel()
+    ctx.progress(start, f"wg show on {len(peers)} peers (at most {settings.MESH_CONCURRENCY} at once)")
+    outcomes = run_many(ctx, [(peer.pk, peer.device, dump_script(peer.interface_name), 30) for peer in peers])
+    ctx.check_cancel()
+    ctx.progress(start + span, "Interfaces read")
+    for peer in peers:
+        result = outcomes[peer.pk]
+        if isinstance(result, JobFailed):
+            states[peer.pk] = {"interface": "unreachable", "peers": {}, "error": str(result)}
             continue
         states[peer.pk] = parse_dump(result.stdout) if result.exit_status == 0 else {
             "interface": "unreachable", "peers": {}, "error": result.stderr.strip()[-300:]}
@@ -285,21 +332,25 @@ def check_mesh(ctx: JobContext, mesh: Mesh, peers: list[MeshPeer]) -> dict:
     states = found["states"]
     ports = dict(DeviceAccess.objects.filter(device__in=[p.device_id for p in peers]).values_list("device_id", "port"))
     matrix, diagnoses = {}, []
-    for i, src in enumerate(peers):
-        ctx.check_cancel()
-        ctx.progress(40 + 55 * i / len(peers), f"Probing from {src.device}")
+    ctx.check_cancel()
+    ctx.progress(40, f"Probing from {len(peers)} peers (at most {settings.MESH_CONCURRENCY} at once)")
+    started = time.monotonic()
+    probing = [(src.pk, src.device,
+                probe_script([(p.address.address, ports.get(p.device_id, 22)) for p in peers if p.pk != src.pk]),
+                PROBE_TIMEOUT * (len(peers) - 1) + 15)
+               for src in peers if states[src.pk]["interface"] != "unreachable" and len(peers) > 1]
+    probed = run_many(ctx, probing)
+    ctx.log(f"Probed from {len(probing)} peers in {time.monotonic() - started:.1f} s.")
+    ctx.check_cancel()
+    ctx.progress(90, "Building the matrix")
+    for src in peers:
         others = [p for p in peers if p.pk != src.pk]
         probes = {}
-        if states[src.pk]["interface"] != "unreachable" and others:
-            started = time.monotonic()
-            try:
-                result = _ssh(ctx, src.device, probe_script([(p.address.address, ports.get(p.device_id, 22))
-                                                              for p in others]),
-                              timeout=PROBE_TIMEOUT * len(others) + 15)
-                probes = parse_probes(result.stdout)
-            except JobFailed as exc:
-                ctx.log(f"Probes from {src.device} failed: {exc}", level="warning")
-            ctx.log(f"Probed {len(others)} peers from {src.device} in {time.monotonic() - started:.1f} s.")
+        result = probed.get(src.pk)
+        if isinstance(result, JobFailed):
+            ctx.log(f"Probes from {src.device} failed: {result}", level="warning")
+        elif result is not None:
+            probes = parse_probes(result.stdout)
         row = {str(src.pk): {"ok": True, "self": True, "rtt_ms": None, "method": "", "diagnosis": ""}}
         for dst in others:
             probe = probes.get(dst.address.address, {"ok": False, "rtt_ms": None, "method": "none"})
