@@ -3,8 +3,9 @@
 Every registered admin is visited: the index and app pages, each changelist and every link on it
 (each filter choice, sorting, pagination), filters forced to B's ids, search, add forms, change /
 history / delete pages of A's objects and of B's (those must be 404), autocompletes of every
-autocomplete field, and every action's confirmation page with A's and B's rows selected. No
-response may contain a name, CIDR, address or id of B's objects. B's objects have ids from
+autocomplete field, every action's confirmation page with A's and B's rows selected (bulk edit also
+applied, with B's choices forced in), and the import form and export files (CSV, JSON, YAML, also
+filtered to B's objects) of every kind. No response may contain a name, CIDR, address or id of B's objects. B's objects have ids from
 9,100,000 up and names with "zebra", so a leak cannot hide in a coincidence.
 """
 
@@ -20,6 +21,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import NoReverseMatch, reverse
 
 from inventory.admin.base import RestrictedLookupsMixin
+from inventory.admin.importing import KindImportExportMixin
 from inventory.blueprints.models import Blueprint, BlueprintRun
 from inventory.jobs.models import DeviceAccess, DiscoveredDevice, Job, ScanSchedule
 from inventory.models import (
@@ -182,6 +184,26 @@ def crawl(client, world, registry=None, *, member=True):
             selected = [o.pk for o in mine] + [o.pk for o in theirs]
             if selected:
                 crawler.post(changelist, {"action": name, ACTION_CHECKBOX_NAME: selected, "index": 0})
+            if name == "bulk_edit" and selected:  # applied, with B's rows and B's choices forced in
+                forced = {f: b_ids[model._meta.get_field(f).related_model] for f in model_admin.bulk_edit_fields
+                          if model._meta.get_field(f).many_to_one and model._meta.get_field(f).related_model in b_ids}
+                for data in ({}, forced):
+                    crawler.post(changelist, {"action": name, ACTION_CHECKBOX_NAME: selected, "index": 0,
+                                              "apply": "1", **data})
+        if isinstance(model_admin, KindImportExportMixin):
+            # import form, export form, and the export files (each format) of the whole list and of
+            # lists forced to B's objects (a file import naming B's objects echoes the names given:
+            # tests/test_admin_import_export.py checks those answers)
+            crawler.get(admin_url(model, "import"))
+            export = admin_url(model, "export")
+            crawler.get(export)
+            forced = [""] + [f"?{f.name}__id__exact={b_ids[f.related_model]}" for f in model._meta.get_fields()
+                             if f.is_relation and f.concrete and f.related_model in b_ids]
+            for query in forced:
+                for fmt in ("0", "1", "2"):
+                    response = crawler.post(export + query, {"format": fmt, "resource": "0"})[0]
+                    if member and not query:
+                        assert response.status_code == 200, (model, response.status_code)
     return crawler
 
 

@@ -39,7 +39,26 @@ from import_export.forms import ExportForm, ImportForm
 from inventory.models.base import TenantOwned
 from inventory.tenancy import Action, Principal
 
-FORMATS = [CSV, JSON, YAML]
+class TooManyRows(ValueError):
+    pass
+
+
+def too_many_rows(count: int) -> str:
+    return (f"The file has {count:,} rows; imports are limited to {max_rows():,} rows "
+            f"(and {filesizeformat(max_bytes())}). Split it into smaller files. Nothing was imported.")
+
+
+class RowLimit:
+    """A format whose datasets above ``IMPORT_MAX_ROWS`` rows are refused (a form error)."""
+
+    def create_dataset(self, in_stream, **kwargs):
+        dataset = super().create_dataset(in_stream, **kwargs)
+        if len(dataset) > max_rows():
+            raise TooManyRows(too_many_rows(len(dataset)))
+        return dataset
+
+
+FORMATS = [type(f.__name__, (RowLimit, f), {"__module__": __name__}) for f in (CSV, JSON, YAML)]
 #: fields never imported nor exported (kept by the model itself)
 SKIPPED = {"created", "updated", "search_text"}
 
@@ -232,9 +251,8 @@ class KindResource(resources.ModelResource):
         return self.principal.restrict(qs, Action.CHANGE) if hasattr(qs, "restrict") else qs
 
     def before_import(self, dataset, **kwargs):
-        if len(dataset) > max_rows():
-            raise ValueError(f"The file has {len(dataset):,} rows; imports are limited to {max_rows():,} rows "
-                             f"(and {filesizeformat(max_bytes())}). Split it into smaller files. Nothing was imported.")
+        if len(dataset) > max_rows():  # a second line: the formats refuse such files when read
+            raise TooManyRows(too_many_rows(len(dataset)))
 
     def get_or_init_instance(self, instance_loader, row):
         self._updating_tenant_id = None
@@ -335,7 +353,9 @@ class KindImportExportMixin(ImportExportMixin):
         return kwargs
 
     def add_data_read_fail_error_to_form(self, form, e):
-        if isinstance(e, UnicodeError):
+        if isinstance(e, TooManyRows):
+            form.add_error("import_file", str(e))
+        elif isinstance(e, UnicodeError):
             form.add_error("import_file", "The file is not UTF-8 text; save it as UTF-8 (CSV UTF-8) and try again. "
                                           "Nothing was imported.")
         else:
@@ -358,7 +378,7 @@ class KindImportExportMixin(ImportExportMixin):
         qs = super().get_export_queryset(request)
         related = [f.name for f in self.model._meta.concrete_fields if f.is_relation]
         m2m = [f.name for f in self.model._meta.many_to_many]
-        return qs.select_related(*related).prefetch_related(*m2m)
+        return (qs.select_related(*related) if related else qs).prefetch_related(*m2m)
 
 
 def add_import_export(site, kinds) -> None:
