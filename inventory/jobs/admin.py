@@ -13,11 +13,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException
 
-from inventory.admin.base import TenantScopedAdmin, TenantSettingsAdmin
+from inventory.admin.base import ReadOnceMixin, TenantScopedAdmin, TenantSettingsAdmin
 from inventory.models import Device, Network
 from inventory.tenancy import Action, Principal
 
-from . import services
+from . import admin_pages, services
 from .models import DeviceAccess, DiscoveredDevice, Job, JobStatus, ScanPolicy, ScanSchedule
 from .serializers import JobLogLineSerializer
 
@@ -52,13 +52,14 @@ def _start_each(modeladmin, request, objects, start, data_for):
 
 
 @admin.register(Job)
-class JobAdmin(TenantScopedAdmin):
+class JobAdmin(ReadOnceMixin, TenantScopedAdmin):
     list_display = ["id", "kind", "status_badge", "target", "progress_bar", "step", "created_by", "via", "created"]
     list_filter = ["status", "kind", "tenant"]
     list_select_related = ["created_by", "tenant"]
     search_fields = ["target", "step", "error"]
     actions = ["cancel_jobs"]
     change_form_template = "jobs/job_change_form.html"
+    change_list_template = "jobs/job_change_list.html"
     readonly_fields = ["kind", "status", "tenant", "target", "network", "device", "params", "progress", "step",
                        "result", "error", "cancel_requested", "created_by", "via", "client_id", "client_name",
                        "attempt", "worker", "created", "started", "finished", "task_id"]
@@ -114,6 +115,7 @@ class JobAdmin(TenantScopedAdmin):
         lines = job.log_lines.filter(id__gt=after).order_by("id")[:500]
         return JsonResponse({"status": job.status, "status_display": job.get_status_display(),
                              "progress": job.progress, "step": job.step, "error": job.error,
+                             "duration": admin_pages.duration_text(job),
                              "finished": job.is_finished, "log": JobLogLineSerializer(lines, many=True).data})
 
     def cancel_view(self, request, pk):
@@ -130,8 +132,18 @@ class JobAdmin(TenantScopedAdmin):
         job = self.get_object(request, object_id)
         lines = list(job.log_lines.order_by("-id")[:2000])[::-1] if job else []
         extra = {"job": job, "log_lines": lines, "last_log_id": lines[-1].id if lines else 0,
-                 "can_cancel": bool(job and not job.is_finished and Principal.of(request).can(Action.EXECUTE, job))}
+                 "can_cancel": bool(job and not job.is_finished and Principal.of(request).can(Action.EXECUTE, job)),
+                 "bar_colour": STATUS_COLOURS.get(job.status, "#777"), "duration": admin_pages.duration_text(job),
+                 "result_html": admin_pages.result_html(request, job) if job.is_finished else ""}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None:  # the list reloads itself while a listed job is queued or running
+            response.context_data["jobs_running"] = any(not j.is_finished for j in cl.result_list)
+            response.context_data["empty_state"] = admin_pages.empty_jobs()
+        return response
 
 
 @admin.register(DiscoveredDevice)
@@ -144,6 +156,10 @@ class DiscoveredDeviceAdmin(TenantScopedAdmin):
                        "last_seen", "last_scan", "device"]
     fields = readonly_fields
     actions = ["promote"]
+    change_list_template = "jobs/discovereddevice_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"empty_state": admin_pages.empty_discovered(), **(extra_context or {})})
 
     def has_add_permission(self, request, obj=None):
         return False
