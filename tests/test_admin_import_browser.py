@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.conf import settings
 
-from tests.test_oauth_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, TIMEOUT_MS
+from tests.browser import artifacts_dir, launch, signed_in_page
+from tests.test_oauth_e2e import CHROMIUM
 
 pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
                                  reason="needs /usr/bin/chromium"),
@@ -29,19 +29,12 @@ def test_operator_imports_a_csv_then_bulk_edits_tags(live_server_url, tenant_a, 
     Datacenter.objects.create(tenant=tenant_b, name="dc-zebra")
     Tag.objects.create(tenant=tenant_a, name="web")
     Tag.objects.create(tenant=tenant_b, name="zebra-tag")
-    data_dir = settings.DATA_DIR  # the run's $DATA_DIR (an xdist worker's has its name appended)
-    artifacts = (data_dir.parent if data_dir.name == os.environ.get("PYTEST_XDIST_WORKER") else data_dir) / "artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir()
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{live_server_url}/admin/login/?next=/admin/inventory/device/")
-            page.fill("#id_username", operator_a.username)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
+            page = signed_in_page(browser, live_server_url, "/admin/inventory/device/", operator_a.username)
 
             # Import: a file with a foreign datacenter's name -> preview with that row's error
             page.click("a.import_link")

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import re
 import socket
-from pathlib import Path
 
 import pytest
 
 from tests.test_jobs_support import Listeners, Worker, wait_for
-from tests.test_oauth_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, TIMEOUT_MS
+from tests.browser import artifacts_dir, launch, signed_in_page
+from tests.test_oauth_e2e import CHROMIUM
 
 pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
                                  reason="needs /usr/bin/chromium"),
@@ -58,7 +58,6 @@ def scan_worker(django_db_setup, django_db_blocker):
 
 def test_operator_follows_the_graph_and_watches_a_scan(live_server_url, scan_worker, listeners, make_user,
                                                        monkeypatch):
-    from django.conf import settings
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test's ORM reads between clicks
@@ -75,18 +74,13 @@ def test_operator_follows_the_graph_and_watches_a_scan(live_server_url, scan_wor
     DeviceRelationship.objects.create(parent=hidden, child=Device.objects.create(tenant=beta, name="beta-2"),
                                       type="contains")
     network = Network.objects.create(tenant=acme, name="lab", subnet="127.79.0.0/29")
-    artifacts = Path(settings.DATA_DIR) / "artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir()
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{live_server_url}/admin/login/?next=/admin/inventory/device/{web[1].pk}/change/")
-            page.fill("#id_username", operator.username)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
+            page = signed_in_page(browser, live_server_url, f"/admin/inventory/device/{web[1].pk}/change/",
+                                  operator.username, height=1000)
 
             # the graph: web-1's neighbours within two hops, each a link; nothing of Beta
             page.wait_for_selector("#device-graph svg")
