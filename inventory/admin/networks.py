@@ -1,3 +1,5 @@
+import contextvars
+
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -49,6 +51,10 @@ class UtilisationColumns:
         return utilisation_bar(utilisation.of(obj))
 
 
+#: the request whose change page is rendering (address_page has only the object)
+_CHANGE_REQUEST: contextvars.ContextVar = contextvars.ContextVar("network_change_request", default=None)
+
+
 @admin.register(Network)
 class NetworkAdmin(UtilisationColumns, TenantScopedAdmin):
     list_display = ["name", "subnet", "vlan_id", "datacenter_link", "tenant_link", "size", "used", "free", "usage"]
@@ -75,8 +81,15 @@ class NetworkAdmin(UtilisationColumns, TenantScopedAdmin):
     search_filter = search.filter_networks
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._request = request  # address_page paginates with ?addresses=N
-        return super().change_view(request, object_id, form_url, extra_context)
+        # address_page reads the caller and ?addresses=N: per request, not on this shared instance
+        token = _CHANGE_REQUEST.set(request)
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):  # a TemplateResponse renders later: render it while set
+                response.render()
+            return response
+        finally:
+            _CHANGE_REQUEST.reset(token)
 
     @admin.display(description="Utilisation")
     def usage_summary(self, obj):
@@ -89,7 +102,7 @@ class NetworkAdmin(UtilisationColumns, TenantScopedAdmin):
         from django.core.paginator import Paginator
         from django.urls import reverse
 
-        request = getattr(self, "_request", None)
+        request = _CHANGE_REQUEST.get()
         number = request.GET.get("addresses", 1) if request else 1
         rows = (IPAddress.objects.restrict(request, "view") if request else IPAddress.objects.none()).filter(
             network=obj).select_related("device", "pool").order_by("address_key")
