@@ -81,14 +81,14 @@ def main(argv=None) -> int:
         "dashboard": "/admin/",
         "device_changelist": "/admin/inventory/device/",
         "device_search_word": f"/admin/inventory/device/?q={rest_bench.NEEDLE}",
-        "device_search_ip": "/admin/inventory/device/?q=10.20.0.7",
+        "device_search_ip": "/admin/inventory/device/?q=127.20.0.7",
         "device_filter_tag": "/admin/inventory/device/?tags__name=prod",
         "device_change": f"/admin/inventory/device/{device.pk}/change/",
         "device_history": f"/admin/inventory/device/{device.pk}/history/",
         "network_change_60k": f"/admin/inventory/network/{network.pk}/change/",
         "network_changelist": "/admin/inventory/network/",
         "ipaddress_changelist": "/admin/inventory/ipaddress/",
-        "global_search_ip": "/admin/search/?q=10.20.0.7",
+        "global_search_ip": "/admin/search/?q=127.20.0.7",
     }
     key = rest_bench.api_key()
     rest_client = Client()

@@ -67,8 +67,8 @@ def _setup(public_url: str, devices: int) -> dict:
             expires=timezone.now() + timedelta(hours=2), resource=[f"{public_url}/{kind}"])
         tokens[kind] = raw
     Network.objects.filter(tenant=tenant, name="mcp-bench").delete()
-    net = Network.objects.create(tenant=tenant, name="mcp-bench", subnet="10.250.0.0/16")
-    pool = IPPool.objects.create(network=net, name="bench", start_address="10.250.0.1", end_address="10.250.255.254")
+    net = Network.objects.create(tenant=tenant, name="mcp-bench", subnet="127.250.0.0/16")
+    pool = IPPool.objects.create(network=net, name="bench", start_address="127.250.0.1", end_address="127.250.255.254")
     device = Device.objects.restrict(user).order_by("id").first()
     return {"tokens": tokens, "pool_id": pool.pk, "device_id": device.pk, "network_id": net.pk}
 

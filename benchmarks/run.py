@@ -119,9 +119,9 @@ def seed(reseed: bool = False) -> dict:
         with transaction.atomic():
             tenants = [Tenant.objects.create(name=f"bench-{i + 1}") for i in range(TENANTS)]
             tags = {t.pk: [Tag.objects.create(tenant=t, name=n) for n in TAGS] for t in tenants}
-            network = Network.objects.create(tenant=tenants[0], name=BENCH_NETWORK, subnet="10.20.0.0/16")
-            IPPool.objects.create(network=network, name="bench-pool", start_address="10.20.0.1",
-                                  end_address="10.20.255.254")
+            network = Network.objects.create(tenant=tenants[0], name=BENCH_NETWORK, subnet="127.20.0.0/16")
+            IPPool.objects.create(network=network, name="bench-pool", start_address="127.20.0.1",
+                                  end_address="127.20.255.254")
             needles = set(rnd.sample(range(DEVICES), NEEDLE_COUNT))
             first_net = ipam.parse_network(network.subnet)
             devices, device_tags = [], []
@@ -167,7 +167,7 @@ def seed(reseed: bool = False) -> dict:
         Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": "admin"})
     network = Network.objects.get(tenant=tenants[0], name=BENCH_NETWORK)
     # allocations of an earlier run are removed; the hint is reset so the first search is cold
-    IPAddress.objects.filter(network=network, address_key__gt=ipam.key(int(ipam.parse_network("10.20.0.0/16").network_address) + ALLOCATED)).delete()
+    IPAddress.objects.filter(network=network, address_key__gt=ipam.key(int(ipam.parse_network("127.20.0.0/16").network_address) + ALLOCATED)).delete()
     Network.objects.filter(pk=network.pk).update(alloc_hint="")
     return {
         "tenants": [t.pk for t in tenants], "network_id": network.pk,
