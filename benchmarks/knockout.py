@@ -5,10 +5,16 @@ figures with and without it, measured in the same run (``make bench``; benchmark
 Each configuration is one uvicorn server (the same workers, the raw twins of benchmarks/twin.py
 mounted in it) started with ``FAST_PATHS=on,-<mechanism>``; ``on`` and ``off`` (every stock path)
 are measured too. A round visits every configuration once, starting each round one configuration
-further on, so a slow spell of the shared host does not fall on one configuration; the table gives
-the median over rounds of each figure's p50 (ms), and each configuration's figure as a ratio to the
-``on`` figure of the same run. A mechanism earns its place when knocking it out moves a headline
-figure by 15% or more.
+further on, so a slow spell of the shared host does not fall on one configuration.
+
+Each figure is measured paired with its floor, the raw twin of its SQL (``FLOORS``): their requests
+alternate on the same connections, so what the shared host does to one it does to the other (a
+first run measured them apart, and the raw twins, which no mechanism touches, moved by up to 2.2x
+between configurations: a noise far above the 15% to be judged). A knock-out's move on a figure is
+its figure/floor quotient over the quotient of ``on`` in the same round, minus one, the median over
+rounds. A mechanism earns its place when that moves a headline figure by 15% or more. (Two
+mechanisms, ``fair_accept`` and ``gc_freeze``, act on the whole process, the twin included: the
+table's plain milliseconds show their absolute effect beside the quotient.)
 """
 
 from __future__ import annotations
@@ -16,19 +22,27 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import time
 
-from benchmarks.run import Scenario, measure, scenarios, twin_scenarios
+from benchmarks.run import Scenario, reset_allocations, scenarios, twin_scenarios
 from inventory import runtime
 
-#: the figures: (scenario name, concurrency) from benchmarks/run.py, plus MCP ones
+#: the figures: (scenario name, concurrency) from benchmarks/run.py, plus MCP ones, each measured
+#: paired with its floor (FLOORS)
 HEADLINE = [
-    ("healthz", 1), ("device_list_full", 1), ("raw_device_list_full", 1), ("device_detail", 1),
-    ("search", 1), ("raw_search", 1), ("next_ip_preview", 1), ("raw_next_ip_preview", 1),
-    ("next_ip_allocate", 1), ("mcp_device_list", 1), ("rest_device_list", 1), ("mcp_device_list", 8),
-    ("rest_device_list", 8),
+    ("device_list_full", 1), ("device_detail", 1), ("search", 1), ("next_ip_preview", 1), ("next_ip_allocate", 1),
+    ("mcp_device_list", 1), ("rest_device_list", 1), ("mcp_device_list", 8), ("rest_device_list", 8),
 ]
 #: extra figures for the allocation function only (contention)
 ALLOCATION = [("next_ip_allocate", 32)]
+#: each figure's floor: the raw twin of its SQL (benchmarks/twin.py: no Django, same workers), whose
+#: requests alternate with the figure's on the same connections, so a slow spell of the shared host
+#: falls on both; a figure is judged as its p50 over its floor's p50
+FLOORS = {
+    "device_list_full": "raw_device_list_full", "device_detail": "raw_device_detail", "search": "raw_search",
+    "next_ip_preview": "raw_next_ip_preview", "next_ip_allocate": "raw_next_ip_preview",
+    "mcp_device_list": "raw_device_list_full", "rest_device_list": "raw_device_list_full",
+}
 SIGNIFICANT = 0.15
 #: ratio rows of the table (the issue's targets): name -> (numerator, denominator)
 RATIOS = {
@@ -39,6 +53,37 @@ RATIOS = {
     "ratio mcp/rest c1 (<=1.2)": ("mcp_device_list@c1", "rest_device_list@c1"),
     "ratio mcp/rest c8 (<=1.2)": ("mcp_device_list@c8", "rest_device_list@c8"),
 }
+
+
+async def measure_pair(url: str, figure: Scenario, floor: Scenario, headers: dict, concurrency: int,
+                       requests: int) -> tuple[float, float, int]:
+    """p50 (ms) of ``figure`` and of ``floor``, their requests alternating on each connection;
+    and the figure's error count."""
+    from benchmarks.client import Pool
+
+    samples: dict[str, list[float]] = {"figure": [], "floor": []}
+    errors = 0
+    counter = iter(range(requests))
+
+    async def one(http, scenario, i, key):
+        nonlocal errors
+        kwargs = {"json": scenario.body(i)} if scenario.body else {}
+        started = time.perf_counter()
+        r = await http.request(scenario.method, scenario.path(i), getattr(scenario, "headers", headers), **kwargs)
+        if key:
+            samples[key].append((time.perf_counter() - started) * 1000)
+            errors += key == "figure" and r.status_code not in scenario.ok
+
+    async def worker(http, warm):
+        for i in (range(-1 - warm, -1) if warm else counter):
+            first, second = ((figure, "figure"), (floor, "floor")) if i % 2 else ((floor, "floor"), (figure, "figure"))
+            await one(http, first[0], i, None if warm else first[1])
+            await one(http, second[0], i, None if warm else second[1])
+
+    async with Pool(url, concurrency) as http:
+        await asyncio.gather(*(worker(http, 10) for _ in range(concurrency)))  # warm-up
+        await asyncio.gather(*(worker(http, 0) for _ in range(concurrency)))
+    return statistics.median(samples["figure"]), statistics.median(samples["floor"]), errors
 
 
 def _mcp_scenarios(tokens: dict) -> list[Scenario]:
@@ -67,56 +112,82 @@ def run_knockout(data: dict, headers: dict, server_env: dict, *, workers: int, r
     mcp_data = _setup(url, devices=0)
     by_name = {s.name: s for s in [*scenarios(data), *twin_scenarios(), *_mcp_scenarios(mcp_data["tokens"])]}
     configs = [c for c in configurations() if not only or c in ("on", "off") or c.split("-", 1)[-1] in only]
-    samples: dict[str, dict[str, list[float]]] = {c: {} for c in configs}
-    errors: dict[str, int] = {}
+    # samples[config][figure] = one (figure p50, floor p50) per round; None when the server did not start
+    samples: dict[str, dict[str, list]] = {c: {} for c in configs}
+    errors: dict[str, int | str] = {}
     try:
         for r in range(rounds):
             shift = r % len(configs)
             for config in configs[shift:] + configs[:shift]:
                 env = {**server_env, "FAST_PATHS": config, "PUBLIC_URL": url}
+                reset_allocations(data["network_id"])
                 chosen = HEADLINE + (ALLOCATION if config in ("on", "on,-allocation_function", "off") else [])
                 chosen = [(n, c) for n, c in chosen if not figures or f"{n}@c{c}" in figures]
                 try:
                     with UvicornServer(workers=workers, port=port, env=env, app="benchmarks.twin:application",
                                        start_timeout=600) as server:
                         for name, concurrency in chosen:
-                            scenario = by_name[name]
-                            scenario.requests = requests * (2 if concurrency > 1 else 1)
-                            result = asyncio.run(measure(server.url, getattr(scenario, "headers", headers), scenario,
-                                                         concurrency, server.proc.pid))
+                            n = requests * (2 if concurrency > 1 else 1)
+                            figure_ms, floor_ms, failed = asyncio.run(measure_pair(
+                                server.url, by_name[name], by_name[FLOORS[name]], headers, concurrency, n))
                             key = f"{name}@c{concurrency}"
-                            samples[config].setdefault(key, []).append(result["p50_ms"])
-                            errors[f"{config} {key}"] = errors.get(f"{config} {key}", 0) + result["errors"]
+                            samples[config].setdefault(key, [None] * rounds)[r] = (figure_ms, floor_ms)
+                            if failed:
+                                errors[f"{config} {key}"] = errors.get(f"{config} {key}", 0) + failed
                 except RuntimeError as exc:  # a server that did not start: that round lacks the configuration
                     errors[f"{config} round {r + 1}"] = str(exc)[:300]
     finally:
         _cleanup(mcp_data["network_id"])
-    medians = {c: {k: round(statistics.median(v), 2) for k, v in figs.items()} for c, figs in samples.items() if figs}
-    for row in medians.values():  # the issue's ratios, per configuration
-        for name, (top, bottom) in RATIOS.items():
+    return summarise(samples, configs, rounds, requests, errors)
+
+
+def summarise(samples: dict, configs: list[str], rounds: int, requests: int, errors: dict) -> dict:
+    """Medians over rounds of each figure's p50, its floor's and their quotient; a knock-out's move
+    on a figure is the median over rounds of (its quotient / the quotient of ``on`` in that round) - 1."""
+    def med(values):
+        values = [v for v in values if v is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    medians = {}
+    for config, figs in samples.items():
+        row = {}
+        for key, pairs in figs.items():
+            name, conc = key.split("@")
+            row[key] = med([p[0] for p in pairs if p])
+            row.setdefault(f"{FLOORS[name]}@{conc}", med([p[1] for p in pairs if p]))  # the first figure's
+            row[f"{key}/floor"] = med([p[0] / p[1] for p in pairs if p])
+        for label, (top, bottom) in RATIOS.items():  # the issue's ratios, per configuration
             if row.get(top) and row.get(bottom):
-                row[name] = round(row[top] / row[bottom], 2)
-    base = medians.get("on", {})
+                row[label] = round(row[top] / row[bottom], 2)
+        if row:
+            medians[config] = row
+    on = samples.get("on", {})
     verdicts = {}
     for config in configs[1:-1]:
         if config not in medians:
             continue
-        name = config.split("-", 1)[1]
-        moved = {k: round(v / base[k] - 1, 3) for k, v in medians[config].items()
-                 if k in base and base[k] and "@c" in k and not k.startswith(("raw_", "healthz"))}
-        worst = max(moved.items(), key=lambda kv: abs(kv[1])) if moved else (None, 0.0)
-        verdicts[name] = {"largest_move": worst[0], "by": worst[1], "earns_its_place": abs(worst[1]) >= SIGNIFICANT}
+        moves = {}
+        for key, pairs in samples[config].items():
+            per_round = [p[0] / p[1] / (on[key][r][0] / on[key][r][1]) - 1
+                         for r, p in enumerate(pairs) if p and key in on and on[key][r]]
+            if per_round:
+                moves[key] = (round(statistics.median(per_round), 3), [round(m, 3) for m in per_round])
+        worst = max(moves.items(), key=lambda kv: abs(kv[1][0])) if moves else (None, (0.0, []))
+        verdicts[config.split("-", 1)[1]] = {
+            "largest_move": worst[0], "by": worst[1][0], "per_round": worst[1][1],
+            "moves": {k: v[0] for k, v in moves.items()}, "earns_its_place": abs(worst[1][0]) >= SIGNIFICANT}
     return {"rounds": rounds, "requests_per_figure": requests, "p50_ms_median_over_rounds": medians,
-            "samples": samples, "errors": {k: v for k, v in errors.items() if v}, "verdicts": verdicts,
-            "table": table(medians, verdicts)}
+            "samples": samples, "errors": errors, "verdicts": verdicts, "table": table(medians, verdicts)}
 
 
 def table(medians: dict, verdicts: dict) -> str:
-    """Rows: figures; columns: configurations (p50 ms, and ×on for knock-outs)."""
+    """Rows: figures (p50 ms), their floors, figure/floor and the issue's ratios; columns:
+    configurations (and, for knock-outs, the ratio to ``on``)."""
     configs = list(medians)
     keys = list(dict.fromkeys(k for c in configs for k in medians[c]))
     short = {c: ("on" if c == "on" else "off" if c == "off" else "-" + c.split("-", 1)[1]) for c in configs}
-    lines = ["Knock-out table: p50 ms (median over rounds); in brackets the ratio to 'on' of the same run", ""]
+    lines = ["Knock-out table: p50 ms (median over rounds), each figure paired with its raw twin (its floor);",
+             "in brackets the ratio to 'on' of the same run. A move is figure/floor against 'on''s figure/floor.", ""]
     lines.append("figure".ljust(26) + "".join(short[c][:22].rjust(24) for c in configs))
     for key in keys:
         cells = []
@@ -129,7 +200,8 @@ def table(medians: dict, verdicts: dict) -> str:
     lines.append("")
     for name, verdict in verdicts.items():
         mark = "keeps its place" if verdict["earns_its_place"] else "moves no headline figure by >= 15%"
-        lines.append(f"{name:22s} largest move {verdict['by']:+.1%} on {verdict['largest_move']}: {mark}")
+        rounds = ", ".join(f"{m:+.0%}" for m in verdict["per_round"])
+        lines.append(f"{name:22s} largest move {verdict['by']:+.1%} on {verdict['largest_move']} (rounds: {rounds}): {mark}")
     return "\n".join(lines)
 
 

@@ -166,14 +166,24 @@ def seed(reseed: bool = False) -> dict:
     for tenant in tenants:
         Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": "admin"})
     network = Network.objects.get(tenant=tenants[0], name=BENCH_NETWORK)
-    # allocations of an earlier run are removed; the hint is reset so the first search is cold
-    IPAddress.objects.filter(network=network, address_key__gt=ipam.key(int(ipam.parse_network("127.20.0.0/16").network_address) + ALLOCATED)).delete()
-    Network.objects.filter(pk=network.pk).update(alloc_hint="")
+    reset_allocations(network.pk)
     return {
         "tenants": [t.pk for t in tenants], "network_id": network.pk,
         "device_ids": list(Device.objects.filter(tenant__in=tenants).order_by("?").values_list("id", flat=True)[:200]),
         "seed_seconds": seconds,
     }
+
+
+def reset_allocations(network_id: int) -> None:
+    """Remove the addresses allocated by earlier measurements from the bench /16 (so the pool never
+    fills) and reset its hint (the next search starts cold)."""
+    from inventory import ipam
+    from inventory.models import IPAddress, Network
+
+    network = Network.objects.get(pk=network_id)
+    first = int(ipam.parse_network(network.subnet).network_address)
+    IPAddress.objects.filter(network=network, address_key__gt=ipam.key(first + ALLOCATED)).delete()
+    Network.objects.filter(pk=network.pk).update(alloc_hint="")
 
 
 def api_key() -> str:

@@ -81,6 +81,8 @@ SEARCH_LIMIT = 20
 
 
 def global_search(request, q: str) -> list[dict]:
+    from urllib.parse import urlencode
+
     from django.urls import reverse
 
     from inventory import ipam
@@ -114,7 +116,7 @@ def global_search(request, q: str) -> list[dict]:
     for label, model_name, rows in kinds:
         if rows:
             changelist = reverse(f"admin:inventory_{model_name}_changelist")
-            groups.append({"label": label, "more": f"{changelist}?q={q}", "rows": [
+            groups.append({"label": label, "more": f"{changelist}?{urlencode({'q': q})}", "rows": [
                 {"text": str(o), "url": reverse(f"admin:inventory_{model_name}_change", args=[o.pk]),
                  "detail": _detail(o, tenants)} for o in rows]})
     return groups

@@ -222,6 +222,21 @@ def test_exported_file_imports_back_as_updates(client, operator_a, tenant_a, see
     assert Device.objects.get(name="web1").status == "offline" and Device.objects.count() == 1
 
 
+def test_csv_export_defuses_formulas_and_imports_them_back_unchanged(client, operator_a, tenant_a, seeded):
+    formula = '=HYPERLINK("http://127.0.0.1/x","open")'
+    Device.objects.create(tenant=tenant_a, name="web1", description=formula, location="+1 row")
+    client.force_login(operator_a)
+    data = export(client)
+    row = next(csv.DictReader(io.StringIO(data)))
+    assert (row["description"], row["location"]) == ("'" + formula, "'+1 row")  # a spreadsheet shows it as text
+    assert json.loads(export(client, fmt=JSON))[0]["description"] == formula  # JSON is not a spreadsheet
+    preview = upload(client, data.replace(",active,", ",offline,").replace(",planned,", ",offline,").encode())
+    assert row_errors(preview) == ""
+    confirm(client, preview)
+    device = Device.objects.get(name="web1")
+    assert (device.description, device.location, device.status) == (formula, "+1 row", "offline")
+
+
 # --- bulk edit ----------------------------------------------------------------------------------
 
 def bulk(client, objects, data=None, model="device"):

@@ -1,5 +1,6 @@
 """As a person uses it (Chromium via Playwright): a tenant operator opens a device's relationship
-graph and clicks through to a related device, then starts a scan of a loopback network with
+graph and clicks through to a related device, finds a device by its IP address from the global
+search box at the top of the page (not another tenant's holder of the same address), then starts a scan of a loopback network with
 listeners from the Networks list and watches the job complete on its admin page (live progress,
 then the found hosts, promoted from there). Screenshots go to $DATA_DIR/artifacts/."""
 
@@ -63,7 +64,7 @@ def test_operator_follows_the_graph_and_watches_a_scan(live_server_url, scan_wor
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test's ORM reads between clicks
 
     from inventory.jobs.models import DiscoveredDevice, Job
-    from inventory.models import Device, DeviceRelationship, Network, Tenant
+    from inventory.models import Device, DeviceRelationship, IPAddress, Network, Tenant
 
     acme, beta = Tenant.objects.create(name="Acme"), Tenant.objects.create(name="Beta")
     operator = make_user("ops", {acme: "operator"})
@@ -74,6 +75,9 @@ def test_operator_follows_the_graph_and_watches_a_scan(live_server_url, scan_wor
     DeviceRelationship.objects.create(parent=hidden, child=Device.objects.create(tenant=beta, name="beta-2"),
                                       type="contains")
     network = Network.objects.create(tenant=acme, name="lab", subnet="127.79.0.0/29")
+    IPAddress.objects.create(network=network, address="127.79.0.5", device=web[3], status="allocated")
+    beta_net = Network.objects.create(tenant=beta, name="beta-lab", subnet="127.79.0.0/29")
+    IPAddress.objects.create(network=beta_net, address="127.79.0.5", device=hidden, status="allocated")
     artifacts = artifacts_dir()
 
     with sync_playwright() as pw:
@@ -94,6 +98,18 @@ def test_operator_follows_the_graph_and_watches_a_scan(live_server_url, scan_wor
             assert page.locator("#id_name").input_value() == "web-2"
             page.wait_for_selector(f'#device-graph a.graph-link[data-device="{web[1].pk}"]')
             page.screenshot(path=str(artifacts / "device-graph-followed.png"), full_page=True)
+
+            # global search by IP, from the box in the header bar: the exact holder, grouped; nothing of Beta
+            page.fill("#global-search input[name=q]", "127.79.0.5")
+            page.press("#global-search input[name=q]", "Enter")
+            page.wait_for_selector("#search-summary")
+            devices = page.locator("#search-devices")
+            assert devices.locator("a", has_text="web-3").count() == 1
+            assert page.locator("#search-ip-addresses a", has_text="127.79.0.5").count() == 1
+            assert "beta" not in page.content().lower()
+            page.screenshot(path=str(artifacts / "global-search-ip.png"), full_page=True)
+            devices.locator("a", has_text="web-3").click()
+            page.wait_for_url(re.compile(rf"/admin/inventory/device/{web[3].pk}/change/"))
 
             # the scan: the job list's empty state says how; the Networks list's action starts it
             page.goto(f"{live_server_url}/admin/jobs/job/")
@@ -126,4 +142,4 @@ def test_operator_follows_the_graph_and_watches_a_scan(live_server_url, scan_wor
         finally:
             browser.close()
     wait_for(lambda: all((artifacts / n).stat().st_size > 0 for n in (
-        "device-graph.png", "device-graph-followed.png", "scan-job-finished.png")), 5, message="screenshots")
+        "device-graph.png", "device-graph-followed.png", "global-search-ip.png", "scan-job-finished.png")), 5, message="screenshots")

@@ -30,12 +30,13 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.template.defaultfilters import filesizeformat
-from import_export import fields as ie_fields
 from import_export import resources, widgets
 from import_export.admin import ImportExportMixin
+import tablib
 from import_export.formats.base_formats import CSV, JSON, YAML
 from import_export.forms import ExportForm, ImportForm
 
+from inventory.api.csv_export import escape_formula, unescape_formula
 from inventory.models.base import TenantOwned
 from inventory.tenancy import Action, Principal
 
@@ -58,7 +59,26 @@ class RowLimit:
         return dataset
 
 
-FORMATS = [type(f.__name__, (RowLimit, f), {"__module__": __name__}) for f in (CSV, JSON, YAML)]
+class FormulaSafe:
+    """CSV only: text cells a spreadsheet would run as a formula (CSV injection) are exported
+    with a leading ``'``, as REST's ``?format=csv`` does; the ``'`` is dropped again on import."""
+
+    def export_data(self, dataset, **kwargs):
+        escaped = tablib.Dataset(headers=dataset.headers, title=dataset.title)
+        for row in dataset:
+            escaped.append([escape_formula(v) if isinstance(v, str) else v for v in row])
+        return super().export_data(escaped, **kwargs)
+
+    def create_dataset(self, in_stream, **kwargs):
+        dataset = super().create_dataset(in_stream, **kwargs)
+        unescaped = tablib.Dataset(headers=dataset.headers)
+        for row in dataset:
+            unescaped.append([unescape_formula(v) if isinstance(v, str) else v for v in row])
+        return unescaped
+
+
+FORMATS = [type(f.__name__, (RowLimit, *([FormulaSafe] if f is CSV else []), f), {"__module__": __name__})
+           for f in (CSV, JSON, YAML)]
 #: fields never imported nor exported (kept by the model itself)
 SKIPPED = {"created", "updated", "search_text"}
 

@@ -25,6 +25,16 @@ REFERENCE_KEYS = {"id", "url", "display", "name"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def escape_formula(text: str) -> str:
+    """``text`` as a spreadsheet shows it verbatim: a leading ``'`` before a formula's first character."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def unescape_formula(text: str) -> str:
+    """The inverse of :func:`escape_formula` (an exported file imports back unchanged)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
 def cell(value) -> str:
     """One rendered value as CSV text: a nested reference by its name (or display), a list of
     plain values joined by commas, other structures as JSON."""
@@ -40,10 +50,7 @@ def cell(value) -> str:
         if all(not isinstance(v, (dict, list, tuple)) for v in value):
             return ",".join(cell(v) for v in value)
         return json.dumps(value, sort_keys=True)
-    text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_START):
-        return "'" + text
-    return text
+    return escape_formula(value) if isinstance(value, str) else str(value)
 
 
 def lines(rows, columns) -> str:
