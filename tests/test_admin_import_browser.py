@@ -13,7 +13,7 @@ from tests.test_oauth_e2e import CHROMIUM
 
 pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
                                  reason="needs /usr/bin/chromium"),
-              pytest.mark.django_db(transaction=True)]
+              pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 BAD = b"name,status,datacenter\nweb1,active,dc-a\nweb2,active,dc-zebra\n"  # dc-zebra is tenant B's
 GOOD = b"name,status,datacenter\nweb1,active,dc-a\nweb2,active,dc-a\n"

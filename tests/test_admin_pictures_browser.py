@@ -18,7 +18,7 @@ from tests.test_oauth_e2e import CHROMIUM
 
 pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
                                  reason="needs /usr/bin/chromium"),
-              pytest.mark.django_db(transaction=True)]
+              pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 HOSTS = ["127.79.0.2", "127.79.0.3"]
 

@@ -26,7 +26,7 @@ from tests import mesh_lab
 from tests.test_jobs_support import one_worker, wait_job  # noqa: F401
 from tests.test_mcp_support import api_key, call, confirmed, mcp_client, run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 
 SHIMS = {

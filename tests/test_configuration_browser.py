@@ -11,7 +11,7 @@ from tests.test_oauth_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, TIMEOUT_MS
 
 pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
                                  reason="needs /usr/bin/chromium"),
-              pytest.mark.django_db(transaction=True)]
+              pytest.mark.django_db(transaction=True), pytest.mark.end_to_end]
 
 
 def test_role_template_edit_test_and_secret_generation_in_a_browser(live_server_url, tenant_a, operator_a,
