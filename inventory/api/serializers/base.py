@@ -138,9 +138,13 @@ def load_references(serializer, objects) -> None:
         model, attname = field.model, f"{field.source}_id"
         view_name, columns = REFERENCES[model]
         ids = {obj.__dict__.get(attname) for obj in objects} - {None}
-        rows = model.objects.filter(pk__in=ids)
-        if columns is not None:
-            rows = rows.only(*columns)
+        # rows the objects hold already (select_related, or set by the code that made them)
+        held = {row.pk: row for obj in objects
+                if (row := obj._state.fields_cache.get(field.source)) is not None and row.pk in ids}
+        rows = list(held.values())
+        if ids - held.keys():
+            query = model.objects.filter(pk__in=ids - held.keys())
+            rows += query.only(*columns) if columns is not None else query
         template = _url_template(view_name, request)
         has_name = any(f.name == "name" for f in model._meta.concrete_fields)
         found = {}
