@@ -213,6 +213,25 @@ def test_bad_roles_are_refused_with_field_errors_and_nothing_written(operator_a,
     assert (Role.objects.count(), RoleTemplate.objects.count(), RoleStep.objects.count()) == before
 
 
+@pytest.mark.parametrize("model, values, field", [
+    ("RoleTemplate", {"path": "etc/relative", "content": "x"}, "path"),
+    ("RoleTemplate", {"path": "/etc/x", "mode": "999", "content": "x"}, "mode"),
+    ("RoleTemplate", {"path": "/etc/x", "content": "{{ broken"}, "content"),
+    ("RoleStep", {"type": "no_such_step"}, "type"),
+])
+def test_a_plain_save_of_a_role_part_runs_the_models_rules(operator_a, model, values, field):
+    from django.core.exceptions import ValidationError
+
+    from inventory.configuration import models as config
+
+    role = config.Role.objects.get(pk=make_role(operator_a, name="plain")["id"])
+    before = getattr(config, model).objects.count()
+    with pytest.raises(ValidationError) as exc:
+        getattr(config, model)(role=role, **values).save()
+    assert field in exc.value.message_dict
+    assert getattr(config, model).objects.count() == before
+
+
 def test_dependency_cycles_are_refused(operator_a):
     client = api(operator_a)
     a = make_role(operator_a, name="a")

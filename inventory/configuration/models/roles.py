@@ -101,6 +101,12 @@ class RoleChild(models.Model):
     def tenant_id(self):
         return self.role.tenant_id if self.role_id else None
 
+    def save(self, *args, validate=True, **kwargs):
+        # as TenantOwned.save: the model's rules hold for every writer, a plain save() included
+        if validate:
+            self.full_clean(validate_unique=False, validate_constraints=False)
+        super().save(*args, **kwargs)
+
 
 class RoleTemplate(RoleChild):
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="templates")
