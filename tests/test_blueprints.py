@@ -328,7 +328,7 @@ def test_secret_parameters_are_masked_and_sealed(operator_a, tenant_a):
 
     assert revealed_params(run)["token"] == SECRET
     with connection.cursor() as cursor:
-        cursor.execute("SELECT params::text, sealed_params, plan::text FROM blueprints_blueprintrun")
+        cursor.execute("SELECT CAST(params AS TEXT), sealed_params, CAST(plan AS TEXT) FROM blueprints_blueprintrun")
         raw = " ".join(map(str, cursor.fetchone()))
     assert SECRET not in raw
     assert SECRET not in client.get(f"/api/blueprint-runs/{run.pk}/").content.decode()

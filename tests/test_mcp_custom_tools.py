@@ -587,7 +587,7 @@ def test_command_tool_secret_is_resolved_by_the_worker_and_stored_nowhere(mcp_se
     assert job.params["command"] == "printf %s '«secret:db_password»' | sha256sum; echo run1"
     assert job.sealed and "template" in job.run_params()
     with connection.cursor() as cursor:  # the sealed column is ciphertext
-        cursor.execute("SELECT sealed, params::text FROM jobs_job WHERE id = %s", [job.pk])
+        cursor.execute("SELECT sealed, CAST(params AS TEXT) FROM jobs_job WHERE id = %s", [job.pk])
         sealed_raw, params_raw = cursor.fetchone()
     assert "db_password" not in sealed_raw and value not in params_raw
     api_answers = "".join(rest(mcp_server.url, key, "GET", p).text for p in (
