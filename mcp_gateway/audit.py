@@ -48,12 +48,12 @@ def mask_values(value, secret_values):
     return mask(value, secret_values, REDACTED) if secret_values else value
 
 
-def secret_values_of(tool, args) -> set:
+def secret_values_of(tool, args, principal=None) -> set:
     """The known secret values a call's arguments may hold (``tool.secret_values``), for masking."""
     if getattr(tool, "secret_values", None) is None or not isinstance(args, dict):
         return set()
     try:
-        return set(tool.secret_values(args) or ())
+        return set(tool.secret_values(args, principal) or ())
     except Exception:  # noqa: BLE001 - e.g. bad arguments: the call failed anyway; mask what we can
         logger.warning("could not look up the secret values of a %s call", tool.name, exc_info=True)
         return set()

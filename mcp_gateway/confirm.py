@@ -142,8 +142,8 @@ def deletion_impact(obj, *, verb: str = "deletes") -> Impact:
     return Impact(summary=summary, counts=counts, objects=1 + sum(n for n, _t in parts), tenant_id=tenant_id)
 
 
-def generic_impact(tool: Tool, args: dict) -> Impact:
-    shown = json.dumps(mask_values(redact(args, tool.secret_fields), secret_values_of(tool, args)),
+def generic_impact(tool: Tool, args: dict, principal=None) -> Impact:
+    shown = json.dumps(mask_values(redact(args, tool.secret_fields), secret_values_of(tool, args, principal)),
                        ensure_ascii=False, default=str)
     if len(shown) > 600:
         shown = shown[:600] + "…"
@@ -195,7 +195,7 @@ def ask(*, tool: Tool, principal, args: dict, impact: Impact, path: str, call_id
     """Record a pending confirmation; returns the raw single-use token (only its hash is kept)."""
     raw = secrets.token_urlsafe(24)
     user = principal.user if getattr(principal.user, "pk", None) else None
-    known = secret_values_of(tool, args)  # e.g. a password typed into a command: never stored
+    known = secret_values_of(tool, args, principal)  # e.g. a password typed into a command: never stored
     Confirmation.objects.create(
         token_hash=_hash(raw), expires=timezone.now() + timedelta(seconds=ttl()), user=user,
         username=getattr(user, "username", "") or "", caller=caller_digest(principal),

@@ -147,8 +147,9 @@ class Tool:
     atomic: bool = True
     secret_fields: frozenset[str] = frozenset()
     #: known secret values the arguments may contain (e.g. a device's password typed into a
-    #: command), masked in the audit row whatever the call's outcome: (arguments) -> iterable of str
-    secret_values: Callable[[dict], object] | None = None
+    #: command), masked in the audit row and the confirmation whatever the call's outcome:
+    #: (arguments, principal or None) -> iterable of str
+    secret_values: Callable[[dict, Principal | None], object] | None = None
     visible: Callable[[Principal], bool] | None = None
     #: field name in services/serializers -> argument name, for the details of INVALID_PARAMS
     renames: dict[str, str] = field(default_factory=dict)

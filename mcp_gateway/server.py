@@ -394,7 +394,7 @@ def _run(call: Call, token: str | None = None) -> dict:
         if confirm.requires_confirmation(tool, call.principal, impact):
             if impact is None:
                 _handle(call, rollback=True)  # refuse bad input before asking anything
-                impact = confirm.generic_impact(tool, call.clean)
+                impact = confirm.generic_impact(tool, call.clean, call.principal)
             call.impact = impact
             raise Pending(call)
     return _handle(call, token=token)
@@ -411,10 +411,11 @@ def _finish(call: Call, result, error: ToolError | None, outcome: str | None = N
     tenant_id = (ctx.extra.get("tenant_id") or (call.traced[0] if call.traced else None)) if ctx else None
     if tenant_id is None and call.impact is not None:
         tenant_id = call.impact.tenant_id
+    principal = call.principal if call.principal is not None else call.env.principal
     audit.record(
-        call_id=call.call_id, principal=call.principal if call.principal is not None else call.env.principal,
+        call_id=call.call_id, principal=principal,
         tool_name=call.tool.name, arguments=call.args, secret_fields=call.tool.secret_fields,
-        secret_values=audit.secret_values_of(call.tool, call.args), outcome=outcome,
+        secret_values=audit.secret_values_of(call.tool, call.args, principal), outcome=outcome,
         error_code=error.code if error else "", error_message=error.message if error else "",
         duration_ms=(time.perf_counter() - call.started) * 1000, ip=call.env.ip, user_agent=call.env.user_agent,
         transport=call.env.transport, tenant_id=tenant_id, custom=call.tool.custom,

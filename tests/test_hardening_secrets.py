@@ -87,3 +87,35 @@ def test_secret_providers_add_secrets(tenant_a, operator_a, settings):
 
 def role_secrets(device):
     return ["role-secret-value-42", "ab"]  # too short values are never masked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_typed_into_a_custom_command_tool_is_masked_in_the_audit_and_the_question(
+        ssh_server, tenant_a, tenant_b, operator_a):
+    """A custom command tool declares the known secrets of the devices it would run on, as
+    command_execute does for its device: a password typed into a parameter is never stored."""
+    from inventory.jobs.models import Job
+    from inventory.models import Tag
+    from inventory.tenancy import Principal
+    from mcp_gateway.custom.models import CustomTool
+    from mcp_gateway.custom.provider import as_tool, rows
+    from mcp_gateway.models import Confirmation, McpCall
+    from mcp_gateway.server import CallerEnv
+    from tests.test_mcp_support import execute_confirmed
+
+    device = make_device(tenant_a, ssh_server, credential="password", name="a-web")
+    device.tags.set([Tag.objects.create(tenant=tenant_a, name="web")])
+    CustomTool(tenant=tenant_a, name="echo_on_web", description="Echo a word on the web servers.", kind="command",
+               parameters={"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+               definition={"command": "echo {{ word }}", "selector": {"tags": ["web"]}, "max_devices": 2}).save()
+    tool = as_tool(next(r for r in rows() if r.name == "echo_on_web"))
+    assert tool.destructive  # a command tool asks first unless declared otherwise
+    env = CallerEnv(principal=Principal(operator_a, via="api_key"), ip="127.0.0.1")
+    result, is_error = execute_confirmed(tool, {"word": f"x{PASSWORD}y"}, env)
+    assert not is_error, result
+    job = Job.objects.get(pk=result["jobs"][0]["job_id"])
+    assert PASSWORD not in str(job.params)
+    stored = [str(r.arguments) + r.error_message for r in McpCall.objects.filter(tool="echo_on_web")]
+    assert len(stored) == 2 and all(PASSWORD not in s and "***" in s for s in stored), stored  # pending, then ok
+    asked = Confirmation.objects.get(tool="echo_on_web")
+    assert PASSWORD not in str(asked.arguments) + str(asked.impact) + asked.impact_text

@@ -156,7 +156,7 @@ def _page(serializer) -> dict:
     return page_arguments(serializer.Meta.fields, None)
 
 
-def _command_secrets(args: dict) -> set[str]:
+def _command_secrets(args: dict, principal=None) -> set[str]:
     """The device's known secrets, masked in the audit row of the call (a password typed into
     the command), whether or not the caller may see the device: masking reveals nothing."""
     from inventory.models import Device

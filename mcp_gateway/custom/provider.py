@@ -130,7 +130,8 @@ def _build(row: Row) -> Tool:
         return Tool(**common, handler=_blueprint_handler(row), impact=_blueprint_impact(row), destructive=True,
                     open_world=True)
     return Tool(**common, handler=_command_handler(row), output_schema=with_error(COMMAND_OUTPUT),
-                destructive=row.definition.get("destructive", True), open_world=True)
+                destructive=row.definition.get("destructive", True), open_world=True,
+                secret_values=_command_secret_values(row))
 
 
 def _context(ctx: ToolContext, row: Row, action: str, tool: Tool | None = None) -> ToolContext:
@@ -191,6 +192,26 @@ def _command_handler(row: Row):
         return {"jobs": jobs, "count": len(jobs)}
 
     return handler
+
+
+def _command_secret_values(row: Row):
+    """The known secrets of the devices a call would run on (as ``command_execute`` declares its
+    device's): a password typed into a parameter is masked in the call's audit row and in the
+    confirmation asked before it."""
+    from inventory.jobs.masking import device_secrets
+
+    from .kinds import select_devices
+
+    def secret_values(args: dict, principal=None) -> set[str]:
+        if principal is None:
+            return set()
+        inner = narrowed(principal, allowed_tenants(principal, row, Action.EXECUTE))
+        found: set[str] = set()
+        for device in select_devices(inner, row.definition, args)[: row.definition["max_devices"]]:
+            found |= device_secrets(device)
+        return found
+
+    return secret_values
 
 
 def _blueprint_handler(row: Row):
