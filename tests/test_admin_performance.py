@@ -34,3 +34,21 @@ def test_changelist_queries_do_not_grow_with_rows(client, operator_a, tenant_a, 
     add_devices(tenant_a, 3, 40, dc, net, tag)
     many = count()
     assert many == few, f"{path}: {few} queries with 3 rows, {many} with 43"
+
+
+def test_a_filtered_changelist_counts_up_to_the_cap_and_says_more_than(client, operator_a, tenant_a, monkeypatch):
+    from inventory.admin import base
+
+    tag = Tag.objects.create(tenant=tenant_a, name="prod")
+    for i in range(7):
+        Device.objects.create(tenant=tenant_a, name=f"p{i}").tags.add(tag)
+    Device.objects.create(tenant=tenant_a, name="other")
+    client.force_login(operator_a)
+    monkeypatch.setattr(base, "FILTERED_COUNT_CAP", 5)
+    page = client.get("/admin/inventory/device/?tags__id__exact=%d" % tag.pk).content.decode()
+    assert 'id="count-capped"' in page and "more than 5 devices" in page
+    monkeypatch.setattr(base, "FILTERED_COUNT_CAP", 7)  # exactly the cap: an exact count
+    page = client.get("/admin/inventory/device/?tags__id__exact=%d" % tag.pk).content.decode()
+    assert 'id="count-capped"' not in page and "7 devices" in page
+    page = client.get("/admin/inventory/device/").content.decode()  # unfiltered: the cached exact count
+    assert 'id="count-capped"' not in page and "8 devices" in page

@@ -285,18 +285,31 @@ class HistoryMixin:
 NON_FILTERING = frozenset({"o", "p", "_popup", "_to_field", "_changelist_filters", "_facets"})
 
 
+#: a filtered changelist counts its rows up to this many (pages up to it; "more than ..." beyond)
+FILTERED_COUNT_CAP = 10_000
+
+
 class CountingPaginator(Paginator):
     """The changelist's count: for an unfiltered list, the shared cached count of
-    :mod:`inventory.runtime.counting` (the one the REST lists use), so no request scans the table."""
+    :mod:`inventory.runtime.counting` (the one the REST lists use), so no request scans the table;
+    for a filtered one, a count that stops at ``FILTERED_COUNT_CAP`` rows (a filter matching a
+    quarter of a million devices costs what one matching ten thousand does; ``capped`` tells the
+    page to say "more than")."""
 
     unfiltered = False
+    capped = False
 
     @property
     def count(self):
         if "count" not in self.__dict__:
             from inventory.runtime import counting
 
-            self.__dict__["count"] = counting.count(self.object_list, unfiltered=self.unfiltered)
+            if self.unfiltered:
+                self.__dict__["count"] = counting.count(self.object_list, unfiltered=True)
+            else:
+                found = self.object_list.order_by().values("pk")[:FILTERED_COUNT_CAP + 1].count()
+                self.capped = found > FILTERED_COUNT_CAP
+                self.__dict__["count"] = min(found, FILTERED_COUNT_CAP)
         return self.__dict__["count"]
 
 
