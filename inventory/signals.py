@@ -1,10 +1,12 @@
-"""Keep derived data fresh: device search text, allocation hints, cached list counts."""
+"""Keep derived data fresh: device search text, allocation hints, cached list counts and the
+address counts of networks and pools."""
 
 from django.db.models import Case, F, QuerySet, Value, When
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from inventory.runtime.counting import bump_counts
+from inventory.models.addresses import COUNTED_LINKS
+from inventory.runtime.counting import bump_addresses, bump_counts, bump_used
 from inventory.models import Device, IPAddress, IPPool, Network, Tenant
 from inventory.models.base import TenantOwned, check_same_tenant
 
@@ -102,13 +104,52 @@ def _address_freed(sender, instance, origin=None, **kwargs):
 
 
 @receiver(post_save, sender=Device)
-@receiver(post_save, sender=IPAddress)
 def _row_created(sender, instance, created, **kwargs):
     if created:
         bump_counts(sender)
 
 
 @receiver(post_delete, sender=Device)
-@receiver(post_delete, sender=IPAddress)
 def _row_deleted(sender, instance, **kwargs):
     bump_counts(sender)
+
+
+# --- address counts: the list's, and each network's and pool's (inventory/utilisation.py) -----
+@receiver(pre_save, sender=IPAddress)
+def _address_links_before(sender, instance, update_fields=None, **kwargs):
+    """The network and pool a saved address is in before this save (read by its validation,
+    ``IPAddress.clean_stored``, else here), to know whether the save moves it."""
+    stored = instance.__dict__.pop("_stored_links", None)
+    if instance._state.adding or (update_fields is not None and not COUNTED_LINKS & set(update_fields)):
+        instance._links_before = None
+        return
+    if stored is None:
+        stored = IPAddress._base_manager.filter(pk=instance.pk).values_list("network_id", "pool_id").first()
+    instance._links_before = stored
+
+
+@receiver(post_save, sender=IPAddress)
+def _address_saved(sender, instance, created, **kwargs):
+    if created:
+        bump_addresses([instance.network_id], [instance.pool_id])
+        return
+    before = instance.__dict__.pop("_links_before", None)
+    if before is not None and before != (instance.network_id, instance.pool_id):  # moved: left one, joined another
+        network, pool = (instance.network_id, before[0]), (instance.pool_id, before[1])
+        bump_used(network if network[0] != network[1] else (), pool if pool[0] != pool[1] else ())
+
+
+@receiver(post_delete, sender=IPAddress)
+def _address_deleted(sender, instance, **kwargs):
+    bump_addresses([instance.network_id], [instance.pool_id])
+
+
+@receiver(post_save, sender=Network)
+@receiver(post_save, sender=IPPool)
+@receiver(post_delete, sender=Network)
+@receiver(post_delete, sender=IPPool)
+def _counted_row_changed(sender, instance, created=True, **kwargs):
+    """A network or pool created or deleted starts or ends its address count's generation (so no
+    entry can outlive its row, whatever happens to ids)."""
+    if created:
+        bump_used(*(([instance.pk], ()) if sender is Network else ((), [instance.pk])))

@@ -317,6 +317,17 @@ class TenantScopedAdmin(HistoryMixin, TenantScopedMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # no second COUNT(*) over the whole table
 
+    def action_checkbox(self, obj):
+        """Django's row checkbox, the same HTML, made with ``format_html`` instead of rendering a
+        ``CheckboxInput`` template per row (a third of a 50-row list's rendering)."""
+        from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+        from django.utils.html import format_html
+        from django.utils.translation import gettext
+
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+                           ACTION_CHECKBOX_NAME, str(obj.pk),
+                           format_html(gettext("Select this object for an action - {}"), str(obj)))
+
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         paginator = CountingPaginator(queryset, per_page, orphans, allow_empty_first_page)
         paginator.unfiltered = not (set(request.GET) - NON_FILTERING)

@@ -1,7 +1,9 @@
 import contextvars
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html, format_html_join
 
 from inventory import ipam, utilisation
 from inventory.models import IPAddress, IPPool, Network
@@ -9,30 +11,74 @@ from inventory.services import search
 
 from .bulk import bulk_edit
 from .base import TenantScopedAdmin, TenantScopedInline
-from .widgets import badge, link, linked, utilisation_bar
+from .widgets import badge, change_url, link, linked, utilisation_bar
 
 #: addresses shown per page on a network's page (the rest: the paginated address list)
 ADDRESSES_PER_PAGE = 50
 
 
+def _stock(queryset):
+    """The stock path (``cached_counts`` off): every row's count in the query itself."""
+    return queryset if utilisation.cached() else utilisation.with_used(queryset)
+
+
+class PoolFormSet(BaseInlineFormSet):
+    """The pools of a network's page, their address counts set in one go (``utilisation.load_into``:
+    the shared cache, or one query) rather than a COUNT per pool."""
+
+    def get_queryset(self):
+        return utilisation.load_into(super().get_queryset())
+
+
 class PoolInline(TenantScopedInline):
     model = IPPool
+    formset = PoolFormSet
     fields = ["name", "start_address", "end_address", "description", "usage"]
     readonly_fields = ["usage"]
 
     def get_queryset(self, request):
-        return utilisation.with_used(super().get_queryset(request))
+        return _stock(super().get_queryset(request))
 
     @admin.display(description="Utilisation")
     def usage(self, obj):
         return utilisation_bar(utilisation.of(obj)) if obj.pk else "-"
 
 
+class UtilisationChangeList(ChangeList):
+    """A list of networks or pools: the page's address counts from the shared cache, set on its
+    rows once they are read (``utilisation.load_into``); sorted by "used", the counts are in the query
+    (a COUNT per row: the database must know them all to sort)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        if "_used" not in self.root_queryset.query.annotations and self.sorted_by_used():
+            self.root_queryset = utilisation.with_used(self.root_queryset)
+        return super().get_queryset(request, exclude_parameters)
+
+    def sorted_by_used(self) -> bool:
+        """Does ``?o=`` (column numbers, as Django's get_ordering reads them) sort by "used"?"""
+        for part in str(self.params.get(ORDER_VAR) or "").split("."):
+            try:
+                field_name = self.list_display[int(part.rpartition("-")[2])]
+            except (IndexError, ValueError):
+                continue
+            if str(self.get_ordering_field(field_name) or "").lstrip("-") == "_used":
+                return True
+        return False
+
+    def get_results(self, request):
+        super().get_results(request)
+        utilisation.load_into(self.result_list)
+
+
 class UtilisationColumns:
-    """Size, used, free and a bar, from one correlated COUNT per listed row."""
+    """Size, used, free and a bar. The counts: see UtilisationChangeList (stock path: one
+    correlated COUNT per listed row)."""
 
     def get_queryset(self, request):
-        return utilisation.with_used(super().get_queryset(request))
+        return _stock(super().get_queryset(request))
+
+    def get_changelist(self, request, **kwargs):
+        return UtilisationChangeList
 
     @admin.display(description="Size")
     def size(self, obj):
@@ -40,7 +86,7 @@ class UtilisationColumns:
 
     @admin.display(description="Used", ordering="_used")
     def used(self, obj):
-        return obj._used
+        return utilisation.of(obj).used
 
     @admin.display(description="Free")
     def free(self, obj):
@@ -93,7 +139,7 @@ class NetworkAdmin(UtilisationColumns, TenantScopedAdmin):
 
     @admin.display(description="Utilisation")
     def usage_summary(self, obj):
-        u = utilisation.of(obj)
+        u = utilisation.of(utilisation.load_into([obj])[0])
         return format_html("{} <p>{} usable addresses, {} recorded, {} free; {} pool(s).</p>",
                            utilisation_bar(u), u.size, u.used, u.free, obj.pools.count())
 
@@ -104,17 +150,25 @@ class NetworkAdmin(UtilisationColumns, TenantScopedAdmin):
 
         request = _CHANGE_REQUEST.get()
         number = request.GET.get("addresses", 1) if request else 1
+        # the columns shown (a device's facts are JSON: not decoded for a name)
         rows = (IPAddress.objects.restrict(request, "view") if request else IPAddress.objects.none()).filter(
-            network=obj).select_related("device", "pool").order_by("address_key")
-        page = Paginator(rows, ADDRESSES_PER_PAGE).get_page(number)
+            network=obj).select_related("device", "pool").only(
+            "tenant_id", "network_id", "address", "status", "dns_name", "device__name", "pool__name",
+        ).order_by("address_key")
+        paginator = Paginator(rows, ADDRESSES_PER_PAGE)
+        if request is not None:
+            # whoever sees the network sees all its addresses (an address is in its network's
+            # tenant, a model rule): their number is the network's count, not a COUNT again
+            paginator.count = utilisation.of(utilisation.load_into([obj])[0]).used
+        page = paginator.get_page(number)
         listing = reverse("admin:inventory_ipaddress_changelist") + f"?network__id__exact={obj.pk}"
         body = format_html(
             "<table><thead><tr><th>Address</th><th>Status</th><th>Device</th><th>DNS name</th><th>Pool</th></tr></thead>"
             "<tbody>{}</tbody></table>",
-            format_html("".join(["{}"] * len(page.object_list)), *[format_html(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                link(a, a.address), badge(a.status, a.get_status_display()), link(a.device), a.dns_name or "-",
-                a.pool.name if a.pool else "-") for a in page.object_list]) if page.object_list else "")
+            format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>', (
+                (change_url(a), a.address, badge(a.status, a.get_status_display()), link(a.device),
+                 a.dns_name or "-", a.pool.name if a.pool_id else "-")
+                for a in page.object_list)))
         nav = format_html(
             '<p class="paginator">Page {} of {} ({} addresses). {}{} <a href="{}">Open the address list</a></p>',
             page.number, page.paginator.num_pages, page.paginator.count,
@@ -139,6 +193,16 @@ class IPPoolAdmin(UtilisationColumns, TenantScopedAdmin):
     network_link = linked("network")
 
 
+class AddressChangeList(ChangeList):
+    """The address list reads the related rows without the columns no column shows (a device's
+    JSON facts and domains, its search text, descriptions): 50 rows, four relations each."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(
+            "device__facts", "device__domains", "device__search_text", "device__description",
+            "network__description", "pool__description", "tenant__description")
+
+
 @admin.register(IPAddress)
 class IPAddressAdmin(TenantScopedAdmin):
     list_display = ["address", "status_badge", "network_link", "pool_link", "device_link", "dns_name", "tenant_link"]
@@ -154,6 +218,9 @@ class IPAddressAdmin(TenantScopedAdmin):
     network_link = linked("network")
     pool_link = linked("pool")
     device_link = linked("device")
+
+    def get_changelist(self, request, **kwargs):
+        return AddressChangeList
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html, format_html_join
 
 STATUS_COLOURS = {
@@ -13,12 +13,32 @@ STATUS_COLOURS = {
 }
 
 
+#: (urlconf, script prefix, model) -> its change page's URL with ``__pk__`` for the id
+_CHANGE_URLS: dict[tuple, str] = {}
+
+
+def change_url(obj) -> str:
+    """The admin change page of ``obj``: the URL reversed once per model (and URL configuration
+    and script prefix), the id put in as Django's admin quotes it. A list of 50 rows with
+    four linked columns would otherwise resolve 200 URLs. NoReverseMatch: no admin for it."""
+    from django.contrib.admin.utils import quote
+
+    key = (get_urlconf(), get_script_prefix(), obj._meta.label_lower)
+    template = _CHANGE_URLS.get(key)
+    if template is None:
+        template = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=["__pk__"])
+        if len(_CHANGE_URLS) > 1000:  # pragma: no cover - many URL configurations (tests)
+            _CHANGE_URLS.clear()
+        _CHANGE_URLS[key] = template
+    return template.replace("__pk__", quote(str(obj.pk)), 1)
+
+
 def link(obj, text=None):
     """A link to ``obj``'s admin change page ("-" for None)."""
     if obj is None:
         return "-"
     try:
-        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+        url = change_url(obj)
     except NoReverseMatch:  # pragma: no cover - model without an admin
         return str(obj if text is None else text)
     return format_html('<a href="{}">{}</a>', url, obj if text is None else text)

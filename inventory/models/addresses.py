@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from inventory import ipam
+from inventory.tenancy import RestrictedQuerySet
 
 from .base import TenantOwned, clean_fixed_fields
 
@@ -11,6 +12,58 @@ class AddressStatus(models.TextChoices):
     RESERVED = "reserved", "Reserved"
     DHCP = "dhcp", "DHCP"
     DEPRECATED = "deprecated", "Deprecated"
+
+
+#: an address's links that decide which network's and pool's addresses it counts among
+COUNTED_LINKS = frozenset({"network", "network_id", "pool", "pool_id"})
+
+
+def _link_id(value):
+    """The id a value given to ``update(network=...)`` stands for; ``...`` when not known before
+    the statement runs (an expression)."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, models.Model):
+        return value.pk
+    return ...
+
+
+class AddressQuerySet(RestrictedQuerySet):
+    """The addresses' writes that send no signals keep the address counts of their networks and
+    pools exact (``inventory.runtime.counting``): ``bulk_create`` bumps the networks and pools of
+    the rows it inserts, an ``update`` of the network or pool those the rows leave and join."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        from inventory.runtime.counting import USED_ALL, bump_addresses
+        from inventory.runtime.caching import bump
+
+        objs = super().bulk_create(objs, *args, **kwargs)
+        if objs:
+            bump_addresses([o.network_id for o in objs], [o.pool_id for o in objs])
+            if kwargs.get("update_conflicts"):  # rows updated in place may have left another pool
+                bump(USED_ALL)
+        return objs
+
+    bulk_create.alters_data = True
+
+    def update(self, **kwargs):
+        from inventory.runtime.counting import USED_ALL, bump_used
+        from inventory.runtime.caching import bump
+
+        if not COUNTED_LINKS & set(kwargs):
+            return super().update(**kwargs)
+        joined = {name.removesuffix("_id"): _link_id(value) for name, value in kwargs.items() if name in COUNTED_LINKS}
+        if ... in joined.values():  # which networks the rows join is known after the statement only
+            rows = super().update(**kwargs)
+            bump(USED_ALL)
+            return rows
+        left = list(self.order_by().values_list("network_id", "pool_id").distinct())
+        rows = super().update(**kwargs)
+        if rows:
+            bump_used([n for n, _ in left] + [joined.get("network")], [p for _, p in left] + [joined.get("pool")])
+        return rows
+
+    update.alters_data = True
 
 
 class IPAddress(TenantOwned):
@@ -35,6 +88,8 @@ class IPAddress(TenantOwned):
     address_key = models.CharField(max_length=32, editable=False, default="")
 
     tenant_links = ("network", "pool", "device")
+
+    objects = AddressQuerySet.as_manager()
 
     class Meta:
         verbose_name = "IP address"
@@ -61,7 +116,10 @@ class IPAddress(TenantOwned):
         return 6 if ":" in (self.address or "") else 4
 
     def clean_stored(self):
-        stored = clean_fixed_fields(self, also=("device_id",))
+        stored = clean_fixed_fields(self, also=("device_id", "network_id", "pool_id"))
+        # the network and pool it is in now, for the save that follows (inventory.signals: a move
+        # changes the address counts of both networks and pools)
+        self._stored_links = (stored["network_id"], stored["pool_id"]) if stored else None
         held_by = stored and stored["device_id"]
         if held_by and self.device_id is not None and self.device_id != held_by:
             from .devices import Device

@@ -8,8 +8,9 @@ only while nothing it depends on has changed, across every process that shares t
 Random tokens, not counters, so an evicted generation cannot repeat an old value.
 
 Used for the caller's principal (``oauth.credentials``), MCP tool-group rows
-(``mcp_gateway.policy``) and unfiltered list counts (``inventory.api.pagination``). If the
-cache is down, everything is computed directly.
+(``mcp_gateway.policy``), unfiltered list counts (``inventory.api.pagination``) and the address
+counts of networks and pools (``inventory.utilisation``, many entries per round trip with
+:func:`cached_each`). If the cache is down, everything is computed directly.
 
 ``invalidate_all()`` bumps the epoch every entry depends on (tests call it between tests, as
 they empty tables without signals).
@@ -126,3 +127,60 @@ def cached(key: str, depends_on: Iterable[str], build: Callable[[], tuple[object
         except Exception:  # pragma: no cover
             log.warning("cache unavailable; not storing %s", key, exc_info=True)
     return value
+
+
+def cached_each(entries: dict, build: Callable[[list], dict], timeout: float | None, *,
+                mechanism: str = "cached_credentials") -> dict:
+    """:func:`cached` for many entries at once, each under generations of its own: ``entries``
+    maps an item to ``(key, depends_on)``; ``build(items)`` → ``{item: value}`` for the items
+    whose entries are missing or stale (one call for all of them), which are then stored. One
+    cache round trip reads every entry and generation; one more stores what was built.
+    Returns ``{item: value}`` for every item. With ``mechanism`` off, ``build(all items)``."""
+    items = list(entries)
+    if not items:
+        return {}
+    if not runtime.enabled(mechanism):
+        return build(items)
+    changed = _changed_here(transaction.get_connection())
+    direct = [i for i in items if changed.intersection((EPOCH, *entries[i][1]))]  # this transaction's own changes
+    if len(direct) == len(items):
+        return build(items)
+    shared = [i for i in items if i not in direct] if direct else items
+    names = {EPOCH}
+    for item in shared:
+        names.update(entries[item][1])
+    gen_keys = {n: _gen_key(n) for n in names}
+    try:
+        found = cache.get_many([*(entries[i][0] for i in shared), *gen_keys.values()])
+    except Exception:
+        log.warning("cache unavailable; computing %d entries directly", len(items), exc_info=True)
+        return build(items)
+    tokens = {n: found.get(k) for n, k in gen_keys.items()}
+    started = {gen_keys[n]: uuid.uuid4().hex for n, t in tokens.items() if t is None}  # first use, or evicted
+    if started:
+        # the values are built below, after these tokens are in: a change committed meanwhile is
+        # in them (as in cached(), where a concurrent add wins and is read back)
+        try:
+            cache.set_many(started, None)
+        except Exception:  # pragma: no cover
+            return build(items)
+        tokens.update({n: started[gen_keys[n]] for n, t in tokens.items() if t is None})
+    out, missing, wanted = {}, list(direct), {}
+    for item in shared:
+        key, depends_on = entries[item]
+        current = tuple(tokens[n] for n in (EPOCH, *depends_on))
+        entry = found.get(key, _MISSING)
+        if entry is not _MISSING and isinstance(entry, tuple) and len(entry) == 2 and entry[0] == current:
+            out[item] = entry[1]
+        else:
+            missing.append(item)
+            wanted[item] = current
+    if missing:
+        built = build(missing)
+        out.update(built)
+        if wanted and (timeout is None or timeout > 0):
+            try:
+                cache.set_many({entries[i][0]: (wanted[i], built[i]) for i in wanted if i in built}, timeout)
+            except Exception:  # pragma: no cover
+                log.warning("cache unavailable; not storing %d entries", len(wanted), exc_info=True)
+    return out

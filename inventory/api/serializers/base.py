@@ -309,6 +309,8 @@ class InventorySerializer(StrictInput, serializers.ModelSerializer):
     related: dict[str, tuple[str, object]] = {}
     #: field name -> loader(objects) used when rendering many (see BatchListSerializer)
     batch: dict[str, object] = {}
+    #: field name -> the model fields its batch loader reads from the rendered objects themselves
+    batch_columns: dict[str, tuple[str, ...]] = {}
     #: the model fields ``str(obj)`` (the ``display`` field) reads; None: not known (all are loaded)
     display_columns: tuple[str, ...] | None = None
     #: the actions that creating/changing need (memberships and tenants use "manage")
@@ -348,7 +350,8 @@ class InventorySerializer(StrictInput, serializers.ModelSerializer):
     def columns_for(cls, wanted) -> list[str] | None:
         """The model fields that rendering the fields ``wanted`` reads, for ``only()``; None when
         that is not known (then every field is loaded). A field whose source is a model field
-        reads it; ``url`` and the batch-loaded fields read only the primary key; ``display``
+        reads it; ``url`` and the batch-loaded fields read only the primary key (and their
+        ``batch_columns``); ``display``
         reads ``display_columns``."""
         model = cls.Meta.model
         concrete = {f.name for f in model._meta.concrete_fields}
@@ -357,6 +360,7 @@ class InventorySerializer(StrictInput, serializers.ModelSerializer):
         for name in wanted:
             field = prototypes.get(name)
             if field is None or name in cls.batch or isinstance(field, SelfLinkField):
+                columns.update(cls.batch_columns.get(name, ()))
                 continue
             if isinstance(field, DisplayField):
                 if cls.display_columns is None:

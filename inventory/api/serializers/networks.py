@@ -7,8 +7,9 @@ from .base import Batched, RestrictedRelatedField, SelfLinkField, StrictInput, T
 
 
 class UtilisationField(Batched, serializers.Serializer):
-    """Size, used, free and percent of a network or pool, counted in SQL (inventory/utilisation.py):
-    one query per rendered page or object (``load_utilisation``), never by loading addresses."""
+    """Size, used, free and percent of a network or pool, counted in SQL (inventory/utilisation.py)
+    and kept in the shared cache per network and pool: at most one query per rendered page or
+    object (``load_utilisation``), never by loading addresses."""
 
     size = serializers.IntegerField(read_only=True, help_text=(
         "Assignable addresses: a network's usable range (IPv4 without network and broadcast), a pool's range."))
@@ -30,14 +31,12 @@ class UtilisationField(Batched, serializers.Serializer):
 
 def utilisation_loader(model):
     def load_utilisation(objects) -> None:
-        """Batch loader: the utilisation of a page of networks or pools with one query. One
-        object (a detail) that has its range columns: one COUNT of its addresses, so the detail's
-        own read stays the statement compiled once (inventory/runtime/precompiled.py)."""
+        """Batch loader: the utilisation of a page of networks or pools, the counts from their
+        cache entries (inventory/utilisation.py: no query when cached, one for those that are
+        not; stock path: one query with a COUNT per row). The page is read with the range
+        columns (``batch_columns``); objects without them have them read in that query."""
         objects = list(objects)
-        if len(objects) == 1 and not objects[0].get_deferred_fields() & {"subnet", "start_key", "end_key"}:
-            objects[0]._batch_utilisation = utilisation.of(objects[0]).as_dict()
-            return
-        found = utilisation.of_ids(model, [o.pk for o in objects])
+        found = utilisation.of_objects(model, objects)
         for obj in objects:
             u = found.get(obj.pk)
             obj._batch_utilisation = u.as_dict() if u is not None else utilisation.Utilisation(0, 0).as_dict()
@@ -58,6 +57,7 @@ class NetworkSerializer(TenantOwnedSerializer):
     prefix_length = serializers.IntegerField(read_only=True)
     utilisation = UtilisationField()
     batch = {"utilisation": utilisation_loader(Network)}
+    batch_columns = {"utilisation": ("subnet",)}  # its size
     on_request_fields = ON_REQUEST
 
     class Meta:
@@ -76,6 +76,7 @@ class IPPoolSerializer(TenantOwnedSerializer):
     tenant = RestrictedRelatedField(Tenant, read_only=True, help_text="The network's tenant.")
     utilisation = UtilisationField()
     batch = {"utilisation": utilisation_loader(IPPool)}
+    batch_columns = {"utilisation": ("start_key", "end_key")}  # its size
     on_request_fields = ON_REQUEST
 
     class Meta:
