@@ -51,7 +51,7 @@ if runtime.enabled("gc_freeze"):
 
 class _FreezeAfterWarmUp:
     """Freeze once more after the first requests: what they build lazily (URL resolvers,
-    serializer fields, compiled statements, pooled connections: ~30k objects) lives as long as the
+    serializer fields, pooled connections: ~30k objects) lives as long as the
     process too, and would otherwise make every full collection a pause of ~15 ms and more."""
 
     def __init__(self, after: int):

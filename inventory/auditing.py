@@ -81,21 +81,17 @@ def _insert_entry(entry, manager, using, fields, returning_fields, raw):
     return [[None] * len(returning_fields)] if returning_fields else []
 
 
-_insert = Model._do_insert  # set by connect()
+_insert = Model._do_insert  # set by connect(): the log entry model's own
 
 
 def connect() -> None:
     """Connect the receiver that fills log entries from the open context (once, at start), and
-    let log entries be inserted with a statement compiled once (every audited write adds one),
-    or collected (see entry_for_creation)."""
+    let log entries be collected instead of inserted while asked (see entry_for_creation)."""
     global _insert
-    from inventory.runtime import precompiled
-
     log_entry = get_logentry_model()
     pre_save.connect(_fill_entry, sender=log_entry, dispatch_uid="inventory.auditing", weak=False)
     if log_entry._do_insert is not _insert_entry:
-        own = log_entry._do_insert  # auditlog's model may insert its own way
-        _insert = precompiled.do_insert if own is Model._do_insert else own
+        _insert = log_entry._do_insert  # auditlog's model may insert its own way
         log_entry._do_insert = _insert_entry
 
 

@@ -7,10 +7,6 @@ import os
 import re
 import socket
 
-from django.db import router
-
-from inventory.runtime import precompiled
-
 from .models import AuthKind, McpCall
 
 logger = logging.getLogger(__name__)
@@ -69,7 +65,7 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             tenants = set(principal.roles)
             if len(tenants) == 1:
                 tenant_id = tenants.pop()
-        _insert(McpCall(
+        McpCall.objects.create(
             call_id=call_id,
             user=user if getattr(user, "pk", None) else None,
             username=getattr(user, "username", "") or "",
@@ -90,20 +86,6 @@ def record(*, call_id, principal, tool_name, arguments, secret_fields=frozenset(
             served_by=f"{HOST}:{os.getpid()}"[:100],
             custom_tool_id=custom[0] if custom else None,
             tool_version=custom[1] if custom else None,
-        ))
+        )
     except Exception:  # pragma: no cover - the database is gone; the call itself already ended
         logger.exception("could not write the MCP audit row for %s", tool_name)
-
-
-def _insert(row: McpCall) -> None:
-    """INSERT ``row`` with a statement compiled once (``inventory.runtime.precompiled``).
-
-    Every MCP call writes one row; ``McpCall.objects.create()`` spends more on compiling the
-    same statement each time than on the insert. The values are prepared by the model's own
-    fields (defaults, ``auto_now_add``, JSON, UUID), as ``save()`` prepares them. No
-    ``pre_save``/``post_save`` signal is sent: nothing listens to McpCall (it is not registered
-    with django-auditlog); a receiver added later would have to be called from here.
-    """
-    fields = [f for f in McpCall._meta.concrete_fields if not f.primary_key]
-    if precompiled.insert(row, router.db_for_write(McpCall), fields) is None:
-        McpCall.objects.bulk_create([row])  # FAST_PATHS off, or a field whose value is an expression

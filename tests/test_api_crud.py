@@ -475,6 +475,22 @@ def test_bad_ids_in_urls(api, viewer_a):
     assert c.get("/api/devices/?q=%00").status_code == 400
 
 
+@pytest.mark.parametrize("pk", ["abc", "", None, True, -1, 0, 2**63, "9" * 30, 1.5, "1 OR 1=1"])
+def test_ids_no_row_can_have_are_not_found(world, admin_a, pk):
+    """The shared lookup of REST, MCP and jobs (services.common.get_for): 404 for any id no row can have."""
+    from rest_framework.exceptions import NotFound
+
+    from inventory.services.common import get_for
+    from inventory.tenancy import Principal
+
+    principal = Principal(admin_a)
+    assert get_for(principal, Device, str(world["a"]["device"].pk)) == world["a"]["device"]
+    with pytest.raises(NotFound):
+        get_for(principal, Device, pk)
+    with pytest.raises(NotFound):
+        get_for(principal, Device, world["b"]["device"].pk)
+
+
 # --- audit -------------------------------------------------------------------------------------------
 def test_writes_are_audited_with_the_actor(api, operator_a):
     r = api(operator_a).post("/api/devices/", {"name": "audited"}, format="json")

@@ -1,7 +1,6 @@
 """Model rules: each bad input is a clear ValidationError and nothing is written."""
 
 import pytest
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -179,51 +178,3 @@ def test_device_rejects_bad_domains_and_facts(tenant_a):
     with pytest.raises(ValidationError):
         Device.objects.create(tenant=tenant_a, name="x", status="exploded")
     assert not Device.objects.exists()
-
-
-@pytest.fixture
-def world_models(world):
-    from inventory.jobs.models import DeviceAccess
-
-    access = DeviceAccess.objects.create(tenant=world["a"]["tenant"], device=world["a"]["device"], host="h",
-                                         credential_type="password", secret="s3cret")  # an encrypted column
-    return [*world["a"].values(), Tag.objects.create(tenant=world["a"]["tenant"], name="t"), access][1:]
-
-
-@pytest.mark.fast_paths("from_db")
-def test_rows_load_as_django_would_load_them(world_models):
-    """TenantOwned.from_db skips __init__: the instances must equal Django's, loaded and
-    deferred fields alike, and a post_init receiver gets Django's own path."""
-    from django.db.models import Model
-    from django.db.models.signals import post_init
-
-    from inventory.models.base import TenantOwned
-
-    def django_way(model, pk, only=None):
-        original = model.from_db
-        model.from_db = classmethod(lambda cls, db, names, values, **kw: Model.from_db.__func__(cls, db, names, values, **kw))
-        try:
-            qs = model.objects.filter(pk=pk)
-            return (qs.only(*only) if only else qs).get()
-        finally:
-            model.from_db = original
-
-    def state(obj):
-        return ({k: v for k, v in obj.__dict__.items() if k != "_state"}, obj._state.adding, obj._state.db,
-                obj.get_deferred_fields())
-
-    models = [m for m in apps.get_models() if issubclass(m, TenantOwned)]
-    assert len(models) >= 8
-    for obj in world_models:
-        model = type(obj)
-        assert state(model.objects.get(pk=obj.pk)) == state(django_way(model, obj.pk)), model
-        assert state(model.objects.only("id").get(pk=obj.pk)) == state(django_way(model, obj.pk, ["id"])), model
-        assert model.objects.get(pk=obj.pk)._state.adding is False
-    seen = []
-    receiver = lambda sender, instance, **kw: seen.append(instance)  # noqa: E731
-    post_init.connect(receiver, sender=type(world_models[0]))
-    try:
-        loaded = type(world_models[0]).objects.get(pk=world_models[0].pk)
-    finally:
-        post_init.disconnect(receiver, sender=type(world_models[0]))
-    assert seen == [loaded]

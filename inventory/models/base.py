@@ -3,11 +3,7 @@ and validation that runs on every ORM save (so no surface can skip it)."""
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 
-from inventory import runtime
-from inventory.runtime import precompiled
 from inventory.tenancy import RestrictedQuerySet
 
 
@@ -89,25 +85,6 @@ class TenantOwned(models.Model):
     def clean_stored(self) -> dict | None:
         """Rules against the stored row (``fixed_fields``); subclasses extend it (one read)."""
         return clean_fixed_fields(self)
-
-
-    _do_insert = precompiled.do_insert  # the same INSERT, compiled once per model and field set
-
-    @classmethod
-    def from_db(cls, db, field_names, values, *, fetch_mode=None):
-        """A row as an instance, without ``__init__``: it walks every field of the model for
-        each row, which costs more than rendering it in a page of 50 (seen here). The same
-        instance: loaded attributes set, the others deferred, the state of a loaded row. With
-        a ``pre_init``/``post_init`` receiver for the model, Django's own way."""
-        if pre_init.has_listeners(cls) or post_init.has_listeners(cls) or not runtime.enabled("from_db"):
-            return super().from_db(db, field_names, values, fetch_mode=fetch_mode)
-        new = cls.__new__(cls)
-        new.__dict__.update(zip(field_names, values))
-        state = new._state = ModelState()
-        state.adding, state.db = False, db
-        if fetch_mode is not None:
-            state.fetch_mode = fetch_mode
-        return new
 
     def save(self, *args, validate=True, **kwargs):
         self.derive_tenant()

@@ -6,18 +6,13 @@ with a faster one giving the same results. Everything here is behind one switch.
 * ``on`` (default): every mechanism below is used;
 * ``off``: none is: Django's, DRF's and asyncio's stock paths run (bisect a bug to "the speed
   layer or not" with ``FAST_PATHS=off make test``);
-* ``on,-rendering,-counting`` or ``off,+precompiled_reads``: start from all or none and turn
+* ``on,-rendering,-cached_counts`` or ``off,+rendering``: start from all or none and turn
   single mechanisms off (``-name``) or on (``+name``); ``make bench`` knocks them out one by one
   this way.
 
 The mechanisms (see each module):
 
 =================== ==================================================================
-precompiled_reads   reads by id and search hits run a statement compiled once per shape
-                    (``precompiled.read``/``get_visible``); off: ``restrict(...).get(pk=)``
-precompiled_inserts INSERTs of tenant-owned rows, audit log entries and MCP call rows
-                    compiled once per model and field set; off: ``Model._do_insert``
-from_db             ``TenantOwned.from_db`` builds instances without ``__init__``
 rendering           serializers render through a plan made once per serializer object
                     (``rendering.py``); off: DRF's ``Serializer.to_representation``
 field_copies        serializer fields copied from per-class prototypes (``rendering.copy_field``);
@@ -40,9 +35,8 @@ from __future__ import annotations
 import os
 
 MECHANISMS = (
-    "precompiled_reads", "precompiled_inserts", "from_db", "rendering", "field_copies",
-    "threaded_handler", "fair_accept", "cached_counts", "cached_credentials", "gc_freeze",
-    "allocation_function",
+    "rendering", "field_copies", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
+    "gc_freeze", "allocation_function",
 )
 
 

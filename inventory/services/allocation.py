@@ -35,10 +35,9 @@ from psycopg.types.json import Jsonb
 
 from inventory import auditing, ipam, runtime
 from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
-from inventory.runtime.precompiled import as_pk
 from inventory.tenancy import Action, Principal
 
-from .common import Conflict, as_drf_validation_error, check, get_for, save_model
+from .common import Conflict, as_drf_validation_error, as_pk, check, get_for, save_model
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def _lock(principal: Principal, target: Target | tuple[type[Target], object], ac
     sees it, in one query: 404 outside its view, 403 without the right to ``action``."""
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
     build = _LOCKED_READS[model]
-    return get_for(principal, model, pk, action, build=build, shape=("allocation lock", model))
+    return get_for(principal, model, pk, action, build=build)
 
 
 #: the target as allocation reads it (a pool with its network); locked: the ORM path's read
@@ -290,7 +289,7 @@ def _target(principal: Principal, model: type[Target], pk, *, fresh: bool) -> Ta
         known = _known.get(key)
         if known is not None and principal.can(Action.VIEW, known) and principal.can(Action.ADD, known):
             return known
-    current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
+    current = get_for(principal, model, pk, Action.ADD, build=_READS[model])
     with _known_lock:
         if len(_known) >= _KNOWN_MAX:
             del _known[next(iter(_known))]  # the oldest

@@ -7,11 +7,10 @@ from contextvars import ContextVar
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
-from inventory.runtime.precompiled import get_visible
 from inventory.tenancy import Action, Principal
 
 
@@ -72,17 +71,41 @@ def _trace(obj) -> None:
             box.append(tenant_id)
 
 
-def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build=None, shape=None):
+_INTEGER_KEYS = {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField"}
+
+
+def as_pk(model, pk) -> int | None:
+    """The primary key as the database compares it, or None when no row can have it."""
+    if isinstance(pk, bool):
+        return None
+    try:
+        value = int(pk) if isinstance(pk, int) else int(str(pk).strip())
+    except (TypeError, ValueError):
+        return None
+    low, high = connections[model.objects.db].ops.integer_field_range(model._meta.pk.get_internal_type())
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None
+    return value
+
+
+def get_for(principal: Principal, model, pk, action: str = Action.VIEW, *, build=None):
     """The object ``pk`` of ``model`` as the principal sees it.
 
     Outside ``restrict(principal, "view")`` (another tenant's, or absent): 404. Visible but
     ``action`` not allowed: 403. ``build``: a function returning the queryset to read through
-    (joins, row locks), the same every time for its ``shape`` name (see inventory.runtime.precompiled).
+    (joins, row locks). An integer key no row can have (``"abc"``, ``True``, ``1.5``, out of
+    the column's range): 404.
     """
     if build is None:
-        build, shape = model.objects.all, ("all", model)
+        build = model.objects.all
+    if model._meta.pk.get_internal_type() in _INTEGER_KEYS:
+        pk_value = as_pk(model, pk)
+        if pk_value is None:
+            raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.")
+    else:
+        pk_value = pk
     try:
-        obj = get_visible(principal, model, shape, build, pk)
+        obj = build().restrict(principal, Action.VIEW).get(pk=pk_value)
     except (model.DoesNotExist, ValueError, TypeError, OverflowError):
         raise exceptions.NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
     _trace(obj)

@@ -14,9 +14,7 @@ from rest_framework.settings import api_settings
 
 from inventory.api import csv_export
 from inventory.api.permissions import tenancy_action
-from inventory import runtime
 from inventory.api.serializers.base import REF_KEYS, reference_fields, with_related
-from inventory.runtime.precompiled import get_visible
 from inventory.services.common import as_drf_validation_error, check, delete_object, get_for
 from inventory.tenancy import Action, Principal
 
@@ -174,20 +172,7 @@ class InventoryViewSet(viewsets.ModelViewSet):
         if (self.lookup_url_kwarg or self.lookup_field) not in self.kwargs:
             # a list URL (DRF's OPTIONS metadata asks for the object of a PUT, here a bulk update)
             raise Http404("A list has no single object.")
-        if self.plain_queryset() and self.lookup_field == "pk" and runtime.enabled("precompiled_reads"):
-            # the object as get_queryset() would read it, from a statement compiled once per shape
-            self.check_detail_query_params()
-            serializer_class, wanted = self.get_serializer_class(), self.requested_fields()
-            shape = ("api", self.model, serializer_class, None if wanted is None else frozenset(wanted))
-            try:
-                obj = get_visible(self.principal, self.model, shape,
-                                  lambda: with_related(self.model.objects.all(), serializer_class, wanted),
-                                  self.kwargs["pk"])
-            except (self.model.DoesNotExist, ValueError, TypeError, OverflowError):
-                raise Http404(f"No {self.model._meta.object_name} matches the given query.") from None
-            self.check_object_permissions(self.request, obj)
-        else:
-            obj = super().get_object()
+        obj = super().get_object()
         action = tenancy_action(self, self.request)
         if action != Action.VIEW:
             self.check_object(obj, action)
