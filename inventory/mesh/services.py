@@ -22,7 +22,8 @@ def get_mesh(principal: Principal, mesh_id, action: str = Action.VIEW) -> Mesh:
 
 def get_peer(principal: Principal, peer_id, action: str = Action.VIEW) -> MeshPeer:
     return get_for(principal, MeshPeer, peer_id, action,
-                   build=lambda: MeshPeer.objects.select_related("mesh", "device", "address", "second_address"))
+                   build=lambda: MeshPeer.objects.select_related("mesh", "device", "address", "second_address"),
+                   shape=("mesh peer",))
 
 
 def peers(principal: Principal, mesh_id):

@@ -13,6 +13,8 @@ with a faster one giving the same results. Everything here is behind one switch.
 The mechanisms (see each module):
 
 =================== ==================================================================
+precompiled_reads   reads by id and search hits run a statement compiled once per shape
+                    (``precompiled.read``/``get_visible``); off: ``restrict(...).get(pk=)``
 rendering           serializers render through a plan made once per serializer object
                     (``rendering.py``); off: DRF's ``Serializer.to_representation``
 field_copies        serializer fields copied from per-class prototypes (``rendering.copy_field``);
@@ -35,7 +37,7 @@ from __future__ import annotations
 import os
 
 MECHANISMS = (
-    "rendering", "field_copies", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
+    "precompiled_reads", "rendering", "field_copies", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
     "gc_freeze", "allocation_function",
 )
 

@@ -127,7 +127,7 @@ def _lock(principal: Principal, target: Target | tuple[type[Target], object], ac
     sees it, in one query: 404 outside its view, 403 without the right to ``action``."""
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
     build = _LOCKED_READS[model]
-    return get_for(principal, model, pk, action, build=build)
+    return get_for(principal, model, pk, action, build=build, shape=("allocation lock", model))
 
 
 #: the target as allocation reads it (a pool with its network); locked: the ORM path's read
@@ -289,7 +289,7 @@ def _target(principal: Principal, model: type[Target], pk, *, fresh: bool) -> Ta
         known = _known.get(key)
         if known is not None and principal.can(Action.VIEW, known) and principal.can(Action.ADD, known):
             return known
-    current = get_for(principal, model, pk, Action.ADD, build=_READS[model])
+    current = get_for(principal, model, pk, Action.ADD, build=_READS[model], shape=("allocation target", model))
     with _known_lock:
         if len(_known) >= _KNOWN_MAX:
             del _known[next(iter(_known))]  # the oldest

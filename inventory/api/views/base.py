@@ -14,6 +14,7 @@ from rest_framework.settings import api_settings
 
 from inventory.api import csv_export
 from inventory.api.permissions import tenancy_action
+from inventory import runtime
 from inventory.api.serializers.base import REF_KEYS, reference_fields, with_related
 from inventory.services.common import as_drf_validation_error, check, delete_object, get_for
 from inventory.tenancy import Action, Principal
@@ -172,7 +173,19 @@ class InventoryViewSet(viewsets.ModelViewSet):
         if (self.lookup_url_kwarg or self.lookup_field) not in self.kwargs:
             # a list URL (DRF's OPTIONS metadata asks for the object of a PUT, here a bulk update)
             raise Http404("A list has no single object.")
-        obj = super().get_object()
+        if self.plain_queryset() and self.lookup_field == "pk" and runtime.enabled("precompiled_reads"):
+            # the object as get_queryset() would read it, from a statement compiled once per shape
+            self.check_detail_query_params()
+            serializer_class, wanted = self.get_serializer_class(), self.requested_fields()
+            shape = ("api", self.model, serializer_class, None if wanted is None else frozenset(wanted))
+            try:
+                obj = get_for(self.principal, self.model, self.kwargs["pk"], build=lambda: with_related(
+                    self.model.objects.all(), serializer_class, wanted), shape=shape)
+            except exceptions.NotFound:
+                raise Http404(f"No {self.model._meta.object_name} matches the given query.") from None
+            self.check_object_permissions(self.request, obj)
+        else:
+            obj = super().get_object()
         action = tenancy_action(self, self.request)
         if action != Action.VIEW:
             self.check_object(obj, action)
