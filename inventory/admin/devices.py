@@ -1,39 +1,52 @@
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html_join
 
 from inventory.models import Device, DeviceRelationship, IPAddress, Tag
 
 from inventory.services import search
 
-from .base import ReadOnceMixin, TenantScopedAdmin, TenantScopedInline
+from .base import ExistsChangeList, ReadOnceMixin, TenantScopedAdmin, TenantScopedInline
 from .bulk import bulk_edit
 from .widgets import badge, key_value_table, linked, word_list
 
 
-class ExistingRows(TenantScopedInline):
-    """The rows a device already has, read-only with links (no select widget per row, so no
-    query per row: the page costs the same with 2 or 200 addresses); deletable. New rows are
-    added in the matching :class:`NewRows` inline below it."""
+class DeviceRowsFormSet(BaseInlineFormSet):
+    """The rows hold the page's device as their parent (or child): set from the formset's instance,
+    not joined and read again with every row."""
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
+    def get_queryset(self):
+        rows = super().get_queryset()
+        if self.instance is not None and self.instance.pk is not None and not getattr(self, "_device_set", False):
+            self._device_set = True
+            for row in rows:
+                self.fk.set_cached_value(row, self.instance)
+        return rows
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
+class DeviceRows(TenantScopedInline):
+    """One inline per relation of a device (its addresses, its relationships from and to it), in
+    Django's own view-only-inline form: the rows it has are listed read-only with links (no select
+    widget per row, so no query per row: the page costs the same with 2 or 200 rows) and can be
+    deleted; "Add another ..." adds editable rows. Rows are changed on their own pages, so the
+    inline's change permission is off; adding and deleting follow the right to change the device
+    (:class:`TenantScopedInline`). One inline per relation, not a pair (listed rows + empty rows):
+    each inline costs the page its formset, management form and templates even with no rows."""
 
-class NewRows(TenantScopedInline):
-    """Empty forms to add rows (existing ones are listed by the :class:`ExistingRows` inline)."""
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).none()
+    formset = DeviceRowsFormSet
 
     def has_change_permission(self, request, obj=None):
-        return self._can(request, "change", obj)
-
-    def has_delete_permission(self, request, obj=None):
         return False
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # new rows pick their network / device with the autocomplete alone, without the related
+        # object's add/change/view links around it (RelatedFieldWidgetWrapper: a template and
+        # four URLs per row kind; those objects have their own pages)
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and isinstance(field.widget, RelatedFieldWidgetWrapper):
+            field.widget = field.widget.widget
+        return field
 
 
 class AddressFields:
@@ -51,52 +64,43 @@ class ChildFields:
     model = DeviceRelationship
     fk_name = "parent"
     fields = ["type", "child"]
+    ordering = ["type", "child__name", "pk"]  # the model's, less its parent's name: the same for all rows
     autocomplete_fields = ["child"]
     verbose_name = "relationship (this device → other)"
     verbose_name_plural = "Relationships from this device"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("parent", "child")
+        return super().get_queryset(request).select_related("child")  # the parent: the page's device
 
 
 class ParentFields:
     model = DeviceRelationship
     fk_name = "child"
     fields = ["parent", "type"]
+    ordering = ["parent__name", "type", "pk"]  # the model's, less its child's name: the same for all rows
     autocomplete_fields = ["parent"]
     verbose_name = "relationship (other → this device)"
     verbose_name_plural = "Relationships to this device"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("parent", "child")
+        return super().get_queryset(request).select_related("parent")  # the child: the page's device
 
 
-class DeviceAddressInline(AddressFields, ExistingRows):
+class DeviceAddressInline(AddressFields, DeviceRows):
     pass
 
 
-class NewDeviceAddressInline(AddressFields, NewRows):
-    verbose_name_plural = "Add IP addresses"
-
-
-class ChildLinkInline(ChildFields, ExistingRows):
+class ChildLinkInline(ChildFields, DeviceRows):
     pass
 
 
-class NewChildLinkInline(ChildFields, NewRows):
-    verbose_name_plural = "Add relationships from this device"
-
-
-class ParentLinkInline(ParentFields, ExistingRows):
+class ParentLinkInline(ParentFields, DeviceRows):
     pass
 
 
-class NewParentLinkInline(ParentFields, NewRows):
-    verbose_name_plural = "Add relationships to this device"
-
-
-class DeviceChangeList(ChangeList):
-    """The page's tag names and addresses, two plain reads for all its rows (``values_list``: no
+class DeviceChangeList(ExistsChangeList):
+    """Tag lookups narrow with EXISTS (:class:`ExistsChangeList`). The page's tag names and
+    addresses, two plain reads for all its rows (``values_list``: no
     model instances, where ``prefetch_related`` built one per tag and per address and matched them
     back to the devices in Python, the larger part of the page's cost)."""
 
@@ -126,8 +130,7 @@ class DeviceAdmin(ReadOnceMixin, TenantScopedAdmin):
     actions = [bulk_edit]  # inventory/admin/bulk.py
     bulk_edit_fields = ["status", "datacenter", "rack", "tags"]
     readonly_fields = ["created", "updated", "domain_list", "fact_table"]
-    inlines = [DeviceAddressInline, NewDeviceAddressInline, ChildLinkInline, NewChildLinkInline, ParentLinkInline,
-               NewParentLinkInline]
+    inlines = [DeviceAddressInline, ChildLinkInline, ParentLinkInline]
     fieldsets = [
         (None, {"fields": ["tenant", "name", "status", "description"]}),
         ("Hardware and software", {"fields": ["make_model", "os", "fact_table", "facts"]}),
