@@ -112,6 +112,10 @@ class InventoryAdminSite(admin.AdminSite):
         return TemplateResponse(request, "admin/global_search.html", context)
 
 
+#: part of every sidebar digest: change it with ``templates/admin/nav_sidebar.html``
+SIDEBAR_VERSION = "1"
+
+
 def nav_sidebar_key(request, available_apps) -> str:
     """Everything the navigation sidebar's HTML (``admin/app_list.html`` in
     ``admin/nav_sidebar.html``) is made of, as a digest: the apps and models the caller may use
@@ -121,11 +125,12 @@ def nav_sidebar_key(request, available_apps) -> str:
     model list, and two callers share an entry only if their sidebars are the same."""
     import hashlib
 
+    import django
     from django.template.defaultfilters import urlencode
     from django.utils.translation import get_language
 
     path = urlencode(request.path)  # what the template tests against (`... in request.path|urlencode`)
-    parts = [get_language() or ""]
+    parts = [SIDEBAR_VERSION, django.get_version(), get_language() or ""]
     for app in available_apps:
         app_url = app.get("app_url") or ""
         parts.append((app["app_label"], str(app["name"]), app_url, bool(app_url) and app_url in path))

@@ -149,3 +149,29 @@ def test_history_lists_real_fields_only(client, sites):
         body = client.get(path).content.decode()
         assert "web-0000" in body or "net-" in body
         assert ".None" not in body and "inventory.IPAddress" not in body, path
+
+
+def _sidebar(body: str) -> str:
+    import re
+
+    return " ".join(re.search(r'<nav class="sticky" id="nav-sidebar".*?</nav>', body, re.S).group(0).split())
+
+
+def test_sidebar_from_the_cache_is_the_callers_own(client, sites, monkeypatch):
+    """The sidebar's model list comes from the cache, per digest of what it shows: the same HTML as a
+    fresh render, never another caller's (a superuser's auth models), the current page marked."""
+    from inventory import admin_site
+
+    client.force_login(sites["superuser"])
+    root = _sidebar(client.get("/admin/inventory/device/").content.decode())
+    client.force_login(sites["operator"])
+    cached = _sidebar(client.get("/admin/inventory/device/").content.decode())
+    again = _sidebar(client.get("/admin/inventory/device/").content.decode())
+    assert "/admin/auth/user/" in root and "/admin/auth/user/" not in cached and again == cached
+    assert 'class="model-device current-model"' in cached
+    network = _sidebar(client.get("/admin/inventory/network/").content.decode())
+    assert 'class="model-network current-model"' in network and 'class="model-device current-model"' not in network
+    monkeypatch.setattr(admin_site, "nav_sidebar_key", lambda request, apps: "")  # no key: rendered each time
+    assert _sidebar(client.get("/admin/inventory/device/").content.decode()) == cached
+    client.force_login(sites["superuser"])
+    assert _sidebar(client.get("/admin/inventory/device/").content.decode()) == root

@@ -112,7 +112,7 @@ def device_graph(request, device, hops: int = DEFAULT_HOPS) -> str:
     nodes, edges, total = graph_data(principal, device, hops)
     if not edges:
         return mark_safe('<p id="device-graph-empty">No relationships yet: add one below '
-                         '(“Add relationships from/to this device”).</p>')
+                         '(“Relationships from/to this device”, “Add another …”).</p>')
     size = 520 if len(nodes) <= 12 else 680
     pos = _layout(device.pk, nodes, edges, size)
     marker = format_html_join("", (
