@@ -96,6 +96,8 @@ class Principal:
         self.credential = credential
         self.client_id = client_id
         self.client_name = client_name
+        #: action -> tenant ids it is allowed in (see tenant_ids_for): answered once per principal
+        self._allowed: dict[str, frozenset[int] | None] = {}
 
     def __repr__(self) -> str:
         return f"<Principal {getattr(self.user, 'username', '?')} via {self.via}>"
@@ -166,13 +168,23 @@ class Principal:
         return [] if self.has_scope(scope) else [str(scope)]
 
     def tenant_ids_for(self, action: str) -> frozenset[int] | None:
-        """Tenants in which the action is allowed; ``None`` means every tenant."""
+        """Tenants in which the action is allowed; ``None`` means every tenant.
+
+        Worked out once per principal and action (a principal lives for one request, see
+        ``of``): the admin asks it for every row and permission check of a page."""
+        try:
+            return self._allowed[action]
+        except KeyError:
+            pass
         if not self.allows_action(action):
-            return frozenset()
-        if self.user.is_superuser and self.tenant_ids is None:
-            return None
-        need = ROLE_RANK[ROLE_FOR_ACTION[Action(action)]]
-        return frozenset(t for t, role in self.roles.items() if ROLE_RANK[Role(role)] >= need)
+            allowed = frozenset()
+        elif self.user.is_superuser and self.tenant_ids is None:
+            allowed = None
+        else:
+            need = ROLE_RANK[ROLE_FOR_ACTION[Action(action)]]
+            allowed = frozenset(t for t, role in self.roles.items() if ROLE_RANK[Role(role)] >= need)
+        self._allowed[action] = allowed
+        return allowed
 
     def can(self, action: str, target=None) -> bool:
         """May the principal do ``action`` on ``target``?

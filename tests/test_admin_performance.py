@@ -52,3 +52,34 @@ def test_a_filtered_changelist_counts_up_to_the_cap_and_says_more_than(client, o
     assert 'id="count-capped"' not in page and "7 devices" in page
     page = client.get("/admin/inventory/device/").content.decode()  # unfiltered: the cached exact count
     assert 'id="count-capped"' not in page and "8 devices" in page
+
+
+class _Counting(dict):
+    """ROLE_FOR_ACTION, counting how often a principal works out the tenants of an action."""
+
+    calls = 0
+
+    def __getitem__(self, key):
+        type(self).calls += 1
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/inventory/device/", "/admin/inventory/ipaddress/"])
+def test_rights_are_worked_out_once_per_request_not_per_row(client, operator_a, tenant_a, monkeypatch, path):
+    """The memberships are read once per request (Principal.roles) and the tenants of each
+    action worked out once (Principal.tenant_ids_for), however many rows and permission checks
+    the page has."""
+    from inventory import tenancy
+
+    dc = Datacenter.objects.create(tenant=tenant_a, name="dc")
+    net = Network.objects.create(tenant=tenant_a, name="n", subnet="127.100.0.0/16", datacenter=dc)
+    add_devices(tenant_a, 0, 30, dc, net, Tag.objects.create(tenant=tenant_a, name="t"))
+    client.force_login(operator_a)
+    client.get(path)  # warm: caches
+    monkeypatch.setattr(tenancy, "ROLE_FOR_ACTION", _Counting(tenancy.ROLE_FOR_ACTION))
+    _Counting.calls = 0
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(path).status_code == 200
+    memberships = [q["sql"] for q in ctx.captured_queries if "inventory_membership" in q["sql"]]
+    assert len(memberships) <= 1, memberships
+    assert _Counting.calls <= len(tenancy.Action), f"{path}: tenants of an action worked out {_Counting.calls} times"
