@@ -9,7 +9,7 @@ class InventoryConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from inventory import auditing, kinds
-        from inventory import signals  # noqa: F401
+        from inventory import signals, statements  # noqa: F401
 
         auditing.connect()
 

@@ -35,6 +35,41 @@ def test_repeated_queries_are_prepared_once_per_connection(tenant_a):
     assert len(statements) == 1 and "$1" in statements[0]  # server-side parameters, prepared once
 
 
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_pattern_queries_are_planned_with_their_values(tenant_a):
+    """A statement with LIKE is never prepared (a generic plan of ``search_text LIKE $1 ORDER BY
+    name LIMIT n`` walks the name index through a million devices; inventory/statements.py),
+    even when PostgreSQL is told to use generic plans, while other statements are."""
+    from django.conf import settings
+
+    from inventory.models import Device
+    from inventory.services.search import filter_devices
+
+    Device.objects.create(tenant=tenant_a, name="pattern-probe", description="zebracorn")
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    words = filter_devices(Device.objects.order_by("name"), "zebracorn").values_list("name", flat=True)[:20]
+    by_id = Device.objects.filter(name="pattern-probe").values_list("name", flat=True)
+
+    def prepared(fragment: str) -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if fragment in row[0]]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        for _ in range(threshold + 6):
+            assert list(words.all()) == ["pattern-probe"]
+            assert list(by_id.all()) == ["pattern-probe"]
+        assert prepared("LIKE") == []
+        assert len(prepared('"name" = $1')) == 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET plan_cache_mode")
+    assert connection.connection.prepare_threshold == threshold  # put back after each pattern query
+
 def _database_options(**env) -> dict:
     code = ("import django, json; django.setup(); from django.conf import settings; "
             "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {}), default=str))")
