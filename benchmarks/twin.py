@@ -5,7 +5,7 @@
 ``GET /raw/<scenario>/<variant>`` runs the SQL statements the real endpoint ran for that request
 (recorded by benchmarks/run.py from a warm request, parameters included, in the file named by
 ``BENCH_TWIN_QUERIES``) through psycopg on a pool of its own (server-side binding, statements
-prepared after two runs, as the app's connections), turns the rows into dicts and answers them
+prepared after two runs but those with LIKE, as the app's connections: inventory/statements.py), turns the rows into dicts and answers them
 JSON-encoded. No authentication, no Django, no serializer: a floor that moves with the machine
 and with the database. Every other path goes to ``inventory.asgi.application`` in the same
 process.
@@ -20,6 +20,7 @@ import pickle
 import anyio.to_thread
 
 from inventory.asgi import application as inventory_app
+from inventory.statements import matches_patterns
 
 _queries: dict | None = None
 _pool = None
@@ -51,7 +52,7 @@ def answer(scenario: str, variant: int) -> bytes:
     results = []
     with _connections().connection() as conn:
         for sql, params in statements:
-            cursor = conn.execute(sql, params)
+            cursor = conn.execute(sql, params, prepare=False if matches_patterns(sql) else None)
             if cursor.description is not None:
                 names = [column.name for column in cursor.description]
                 results.append([dict(zip(names, row)) for row in cursor.fetchall()])

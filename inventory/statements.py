@@ -24,9 +24,14 @@ from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
 
+def matches_patterns(sql: str) -> bool:
+    """Is ``sql`` a statement PostgreSQL must plan with its values (see the module docstring)?"""
+    return "LIKE" in sql
+
+
 def plan_with_values(execute, sql, params, many, context):
     """Run ``sql`` unprepared if it matches a pattern (see the module docstring)."""
-    if "LIKE" not in sql:
+    if not matches_patterns(sql):
         return execute(sql, params, many, context)
     raw = context["connection"].connection
     threshold = raw.prepare_threshold
