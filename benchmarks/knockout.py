@@ -14,9 +14,9 @@ between configurations: a noise far above the 15% to be judged). A knock-out's m
 its figure/floor quotient over the quotient of ``on`` in the same round, minus one, the median over
 rounds. A mechanism earns its place when its knock-out slows a headline figure by 15% or more, and by 5
 points more than that figure's median move over all knock-outs (most of which cannot touch it: the
-noise left after pairing; a slowdown within it is not the mechanism's). (Two
-mechanisms, ``fair_accept`` and ``gc_freeze``, act on the whole process, the twin included: the
-table's plain milliseconds show their absolute effect beside the quotient.)
+noise left after pairing; a slowdown within it is not the mechanism's). (``fair_accept`` acts on
+the whole process, the twin included: the table's plain milliseconds show its absolute effect
+beside the quotient.)
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ session manager, for one). Mounts route exact paths only: no redirects, no slash
 """
 
 import contextlib
-import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory.settings")
@@ -42,31 +41,6 @@ def _mounts():
 
 MOUNTS = _mounts()
 
-# Everything loaded so far lives as long as the process: keep it out of the garbage collector's
-# full passes, which otherwise walk it all (~100 ms, stalling every request in the worker).
-if runtime.enabled("gc_freeze"):
-    gc.collect()
-    gc.freeze()
-
-
-class _FreezeAfterWarmUp:
-    """Freeze once more after the first requests: what they build lazily (URL resolvers,
-    serializer fields, pooled connections: ~30k objects) lives as long as the
-    process too, and would otherwise make every full collection a pause of ~15 ms and more."""
-
-    def __init__(self, after: int):
-        self.left = after
-
-    def count(self) -> None:
-        if self.left > 0:
-            self.left -= 1
-            if self.left == 0:
-                gc.collect()  # what is garbage now is not frozen with the rest
-                gc.freeze()
-
-
-_warm_up = _FreezeAfterWarmUp(settings.GC_FREEZE_AFTER_REQUESTS if runtime.enabled("gc_freeze") else 0)
-
 
 async def _lifespan(receive, send):
     stack = contextlib.AsyncExitStack()
@@ -91,7 +65,6 @@ async def application(scope, receive, send):
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
     if scope["type"] in ("http", "websocket"):
-        _warm_up.count()
         path = scope.get("path", "")
         for paths, app, _lifespan_factory in MOUNTS:
             if path in paths:

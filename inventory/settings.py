@@ -105,10 +105,6 @@ if not _runtime.enabled("threaded_handler"):  # Django's own ASGIHandler runs ev
     ASYNC_MIDDLEWARE = []
 #: worker threads per web process for Django views and MCP tool calls (inventory/runtime/threads.py)
 WEB_THREADS = env.int("WEB_THREADS", default=16)
-#: After this many HTTP requests a web process moves what it has built by then (URL resolvers,
-#: serializer fields, connections) out of the garbage collector's full passes,
-#: as it does at start for what importing built (inventory.asgi). 0: only at start.
-GC_FREEZE_AFTER_REQUESTS = env.int("GC_FREEZE_AFTER_REQUESTS", default=200)
 
 ROOT_URLCONF = "inventory.urls"
 ASGI_APPLICATION = "inventory.asgi.application"

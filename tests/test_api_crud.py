@@ -278,25 +278,6 @@ def test_brief_and_fields(api, viewer_a, world):
     assert c.get("/api/devices/?brief=maybe").status_code == 400
 
 
-@pytest.mark.fast_paths("field_copies")
-def test_serializer_fields_are_built_once_per_class_and_copied_per_object():
-    from inventory.api.serializers.devices import DeviceSerializer
-
-    one = DeviceSerializer(context={"principal": None})
-    two = DeviceSerializer(context={"principal": None, "fields": {"id", "tags"}})
-    assert list(two.fields) == ["id", "tags"] and "addresses" in one.fields
-    prototypes = DeviceSerializer.__dict__["_field_prototypes"]
-    for name in ("id", "tags"):  # each object binds its own copies; the class's stay unbound
-        assert one.fields[name] is not two.fields[name] and one.fields[name] is not prototypes[name]
-        assert one.fields[name].parent is one and two.fields[name].parent is two
-        assert getattr(prototypes[name], "parent", None) is None
-    assert one.fields["addresses"].child.parent is one.fields["addresses"]
-    # a foreign key's copies share the queryset naming its model (never evaluated: each use
-    # narrows a fresh one to what the principal may view)
-    assert one.fields["datacenter"].queryset is prototypes["datacenter"].queryset
-    assert one.fields["datacenter"].model is prototypes["datacenter"].model
-
-
 def test_prefetch_follows_requested_fields(api, viewer_a, world, django_assert_max_num_queries):
     for i in range(20):
         Device.objects.create(tenant=world["a"]["tenant"], name=f"bulk{i}")
@@ -373,22 +354,6 @@ def test_render_plan_keeps_the_current_time_zone(world):
     assert rendered["created"].endswith("+05:30")
     assert rendered["created"] == device.created.astimezone(timezone.get_fixed_timezone(330)).isoformat()
     assert DeviceSerializer(device, context={"principal": None}).data["created"].endswith("Z")
-
-
-@pytest.mark.fast_paths("field_copies")
-def test_copied_fields_and_their_children_belong_to_their_serializer():
-    """Fields are copied from per-class prototypes (shallowly where that is the same): each
-    copy and its child answer to the serializer that holds them, never to the prototype."""
-    from inventory.api.serializers import DeviceSerializer
-
-    one, two = (DeviceSerializer(context={"principal": None, "n": n}) for n in (1, 2))
-    for name in ("tags", "domains", "facts", "addresses", "name", "datacenter"):
-        a, b = one.fields[name], two.fields[name]
-        assert a is not b and a.root is one and b.root is two, name
-        if hasattr(a, "child"):
-            assert a.child is not b.child and a.child.parent is a and a.child.context["n"] == 1, name
-    prototypes = DeviceSerializer.prototype_fields()
-    assert prototypes["tags"].child.parent is prototypes["tags"] and prototypes["tags"].parent is None
 
 
 def test_a_mapping_is_rendered_key_by_key_as_drf_does(world):

@@ -99,25 +99,6 @@ def test_unknown_static_file_falls_through_to_django_404():
     assert status == 404
 
 
-def test_what_the_first_requests_build_is_frozen_once(monkeypatch):
-    """After GC_FREEZE_AFTER_REQUESTS requests the process freezes what it holds (once): a
-    full collection no longer walks it."""
-    import gc
-
-    import inventory.asgi
-
-    monkeypatch.setattr(inventory.asgi, "_warm_up", inventory.asgi._FreezeAfterWarmUp(3))
-    run("/static/no-such-file.js", "/static/no-such-file.js")
-    frozen = gc.get_freeze_count()
-    built = [[i] for i in range(5000)]  # lives on, like a cache filled by a request
-    run("/static/no-such-file.js")
-    assert gc.get_freeze_count() >= frozen + len(built)
-    frozen = gc.get_freeze_count()
-    more = [[i] for i in range(5000)]
-    run("/static/no-such-file.js", "/static/no-such-file.js")
-    assert gc.get_freeze_count() < frozen + len(more)  # only once: these stay with the collector
-
-
 def test_live_server_serves_static_files_and_the_api(live_server_url, admin_a, tenant_a):
     _key, raw = ApiKey.create(admin_a, "handler test")
     auth = {"authorization": f"Bearer {raw}"}

@@ -17,8 +17,6 @@ precompiled_reads   reads by id and search hits run a statement compiled once pe
                     (``precompiled.read``/``get_visible``); off: ``restrict(...).get(pk=)``
 rendering           serializers render through a plan made once per serializer object
                     (``rendering.py``); off: DRF's ``Serializer.to_representation``
-field_copies        serializer fields copied from per-class prototypes (``rendering.copy_field``);
-                    off: DRF builds every serializer's fields (``ModelSerializer.get_fields``)
 threaded_handler    Django's request cycle in one pooled thread (``asgi_handler.py``); off:
                     Django's stock ``ASGIHandler``
 fair_accept         the event loop spreading connections over uvicorn workers
@@ -26,7 +24,6 @@ fair_accept         the event loop spreading connections over uvicorn workers
 cached_counts       unfiltered list counts kept in the shared cache (``counting.py``)
 cached_credentials  resolved bearer credentials and MCP tool-group rows in the shared cache
                     (``caching.py``); off: resolved on every request
-gc_freeze           the web process keeps its long-lived objects out of full GC passes
 allocation_function next-IP allocation on PostgreSQL in one call of a database function
                     (``inventory_allocate_address``); off: the ORM path (row lock + gap search)
 =================== ==================================================================
@@ -37,8 +34,8 @@ from __future__ import annotations
 import os
 
 MECHANISMS = (
-    "precompiled_reads", "rendering", "field_copies", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
-    "gc_freeze", "allocation_function",
+    "precompiled_reads", "rendering", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
+    "allocation_function",
 )
 
 

@@ -1,5 +1,4 @@
-"""Serializers: fields copied from prototypes (``copy_field``, mechanism ``field_copies``) and
-objects rendered with a plan (``render_plan``/``render``, mechanism ``rendering``).
+"""Serializers: objects rendered with a plan (``render_plan``/``render``, mechanism ``rendering``).
 
 Rendering objects with a plan made once per serializer object instead of once per field and object.
 
@@ -23,10 +22,7 @@ The plan looks at each field once and picks a step that gives the same output:
 
 from __future__ import annotations
 
-import copy
-
 from rest_framework import fields as drf_fields
-from rest_framework import serializers
 from rest_framework import relations
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
@@ -117,24 +113,3 @@ def render(plan: list[tuple], instance) -> dict:
             check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[name] = None if check_for_none is None else how.to_representation(attribute)
     return ret
-
-
-def copy_field(field: serializers.Field) -> serializers.Field:
-    """A fresh, unbound copy of a prototype field.
-
-    DRF copies a field by calling its constructor again with deep copies of the arguments.
-    A field that holds no other field carries nothing but what its constructor set, and
-    binding only sets attributes on it: a shallow copy is the same field, at a tenth of the
-    cost. A list or dict field gets a copy of its child whose parent is the copy, as its
-    constructor binds it. Nested serializers and many-related fields are copied DRF's way.
-    """
-    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
-        return copy.deepcopy(field)
-    clone = object.__new__(type(field))  # copy.copy's result, without its generic protocol
-    clone.__dict__.update(field.__dict__)
-    if isinstance(field, (serializers.ListField, serializers.DictField)):
-        clone.child = copy_field(field.child)  # bound as the prototype's child was, but to the copy
-        clone.child.parent = clone
-    elif hasattr(field, "child"):
-        return copy.deepcopy(field)
-    return clone

@@ -25,7 +25,7 @@ from inventory.services.common import check, save_model
 from inventory.tenancy import Action, Principal
 
 from inventory import runtime
-from inventory.runtime.rendering import copy_field, render, render_plan
+from inventory.runtime.rendering import render, render_plan
 
 BRIEF_FIELDS = ("id", "name", "display", "url")
 
@@ -374,26 +374,14 @@ class InventorySerializer(StrictInput, serializers.ModelSerializer):
         return sorted(columns)
 
     def get_fields(self):
-        """Fresh copies of the fields to render: all, or those in ``context["fields"]``.
-
-        DRF builds a ModelSerializer's fields from the model for every serializer object, and
-        that build costs more than rendering a device. What it builds depends only on the class,
-        so it is done once per class; each serializer object gets copies (as DRF copies declared
-        fields), and only of the fields it renders.
-        """
+        """The fields to render: all, or those in ``context["fields"]`` (sparse fieldsets, at the
+        top level only)."""
         wanted = self.context.get("fields")
         is_root = self.parent is None or (isinstance(self.parent, serializers.ListSerializer) and self.parent.parent is None)
+        fields = super().get_fields()
         if not wanted or not is_root:
-            wanted = None
-        if not runtime.enabled("field_copies"):  # FAST_PATHS off: DRF builds them for every object
-            fields = super().get_fields()
-            return fields if wanted is None else {name: field for name, field in fields.items() if name in wanted}
-        cls = type(self)
-        prototypes = cls.__dict__.get("_field_prototypes")
-        if prototypes is None:
-            prototypes = super().get_fields()  # unbound; never handed out, only copied
-            cls._field_prototypes = prototypes
-        return {name: copy_field(field) for name, field in prototypes.items() if wanted is None or name in wanted}
+            return fields
+        return {name: field for name, field in fields.items() if name in wanted}
 
     def to_representation(self, instance):
         if not isinstance(instance, self.Meta.model):  # e.g. a dict: DRF reads it key by key
