@@ -169,8 +169,45 @@ def main(argv=None) -> int:
                 ok = ok and result["html_bytes"] < MAX_NETWORK_HTML
             report["admin"][f"{name}@{role}"] = result
             report["checks"][f"{name}@{role}"] = "ok" if ok else "MISSED"
+    report["knockout"] = knockout(pages, {"superuser": root, "operator": operator}, args.requests)
     print(json.dumps(report, indent=2))
     return 0
+
+
+#: the admin's speed-layer mechanisms (inventory.runtime.ADMIN_MECHANISMS) and the pages they act on
+KNOCKOUT_PAGES = {"lean_admin_forms": ("device_change",)}
+
+
+def knockout(pages: dict, users: dict, requests: int) -> dict:
+    """Each admin mechanism off alone against on, requests alternating (so the shared host's slow
+    spells fall on both): p50 of each, and the slowdown without it. It earns its place with a
+    slowdown of 15% or more on one of its pages (benchmarks/knockout.py's rule)."""
+    from django.test import Client
+
+    from inventory import runtime
+
+    out = {}
+    for mechanism, names in KNOCKOUT_PAGES.items():
+        rows, verdict = {}, False
+        for role, user in users.items():
+            client = Client()
+            client.force_login(user)
+            for name in names:
+                samples = {True: [], False: []}
+                for i in range(2 * requests + 2):
+                    on = i % 2 == 0
+                    with runtime.use(**{mechanism: on}):
+                        started = time.perf_counter()
+                        assert client.get(pages[name]).status_code == 200
+                        if i >= 2:  # the first of each: warm
+                            samples[on].append((time.perf_counter() - started) * 1000)
+                with_it, without = statistics.median(samples[True]), statistics.median(samples[False])
+                slowdown = without / with_it - 1
+                verdict = verdict or slowdown >= 0.15
+                rows[f"{name}@{role}"] = {"on_p50_ms": round(with_it, 2), "off_p50_ms": round(without, 2),
+                                          "slowdown": f"{slowdown:+.1%}"}
+        out[mechanism] = {"figures": rows, "verdict": "keeps its place" if verdict else "slows no page by >= 15%"}
+    return out
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def _mcp_scenarios(tokens: dict) -> list[Scenario]:
 
 
 def configurations() -> list[str]:
-    return ["on", *(f"on,-{name}" for name in runtime.MECHANISMS), "off"]
+    return ["on", *(f"on,-{name}" for name in runtime.MECHANISMS if name not in runtime.ADMIN_MECHANISMS), "off"]
 
 
 def run_knockout(data: dict, headers: dict, server_env: dict, *, workers: int, rounds: int, requests: int,

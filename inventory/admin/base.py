@@ -31,6 +31,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from inventory import runtime
 from inventory.fields import BoundedJSONDecoder
 from inventory.models.base import TenantOwned, check_same_tenant
 from inventory.tenancy import Action, Principal, RestrictedQuerySet, tenant_id_of
@@ -195,6 +196,8 @@ _LIGHTER = {AutocompleteSelect: LeanAutocompleteSelect,
 
 
 def _lighter_widget(field):
+    if not runtime.enabled("lean_admin_forms"):  # FAST_PATHS off: Django's widgets
+        return
     widget = getattr(field.widget, "widget", field.widget)  # inside RelatedFieldWidgetWrapper
     if type(widget) in _LIGHTER:
         widget.__class__ = _LIGHTER[type(widget)]
@@ -570,7 +573,8 @@ class TenantScopedInline(TenantScopedMixin, admin.TabularInline):
     show_change_link = True
 
     def get_formset(self, request, obj=None, **kwargs):
-        return _lean_formset(super().get_formset(request, obj, **kwargs))
+        formset = super().get_formset(request, obj, **kwargs)
+        return _lean_formset(formset) if runtime.enabled("lean_admin_forms") else formset
 
     def has_add_permission(self, request, obj=None):
         return self._can(request, Action.CHANGE, obj)

@@ -26,6 +26,10 @@ cached_credentials  resolved bearer credentials and MCP tool-group rows in the s
                     (``caching.py``); off: resolved on every request
 allocation_function next-IP allocation on PostgreSQL in one call of a database function
                     (``inventory_allocate_address``); off: the ORM path (row lock + gap search)
+lean_admin_forms    admin inline formsets build their empty form once and render the rows'
+                    hidden/checkbox inputs in Python; autocompletes with nothing selected
+                    build no query (``inventory/admin/base.py``); off: Django's widgets.
+                    Judged by the admin bench's knock-out (``benchmarks/admin_bench.py``)
 =================== ==================================================================
 """
 
@@ -35,8 +39,10 @@ import os
 
 MECHANISMS = (
     "precompiled_reads", "rendering", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
-    "allocation_function",
+    "allocation_function", "lean_admin_forms",
 )
+#: mechanisms of the admin only: benchmarks/admin_bench.py knocks them out, not the REST table
+ADMIN_MECHANISMS = ("lean_admin_forms",)
 
 
 def parse(value: str | None) -> frozenset[str]:
