@@ -430,15 +430,17 @@ class ExistsChangeList(ChangeList):
 NON_FILTERING = frozenset({"o", "p", "_popup", "_to_field", "_changelist_filters", "_facets"})
 
 
-#: a filtered changelist counts its rows up to this many (pages up to it; "more than ..." beyond)
-FILTERED_COUNT_CAP = 10_000
+#: a filtered changelist counts its rows up to this many (pages up to it; "more than ..." beyond).
+#: At 1M devices, ``?tags__name=prod`` (250k matches) counts to 10,001 in 166 ms (PostgreSQL hashes
+#: every match first) and to 1,001 in 20 ms (it walks the two indexes side by side and stops).
+FILTERED_COUNT_CAP = 1_000
 
 
 class CountingPaginator(Paginator):
     """The changelist's count: for an unfiltered list, the shared cached count of
     :mod:`inventory.runtime.counting` (the one the REST lists use), so no request scans the table;
     for a filtered one, a count that stops at ``FILTERED_COUNT_CAP`` rows (a filter matching a
-    quarter of a million devices costs what one matching ten thousand does; ``capped`` tells the
+    quarter of a million devices costs what one matching a thousand does; ``capped`` tells the
     page to say "more than")."""
 
     unfiltered = False
