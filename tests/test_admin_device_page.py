@@ -16,8 +16,7 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from inventory.admin.base import (LeanAutocompleteSelect, LeanAutocompleteSelectMultiple, LeanCheckboxInput,
-                                  LeanHiddenInput)
+from inventory.admin.base import LeanAutocompleteSelect, LeanAutocompleteSelectMultiple, lean_input
 from inventory.models import Datacenter, Device, DeviceRelationship, IPAddress, Network, Tag
 
 pytestmark = pytest.mark.django_db
@@ -140,8 +139,22 @@ def test_change_page_queries_do_not_grow_with_the_devices_rows(client, operator_
 @pytest.mark.parametrize("attrs", [None, {"id": "id_x-0-id"}, {"id": "i", "class": "a b", "disabled": True,
                                                                    "data-x": False, "data-y": 'q"<'}])
 def test_lean_inputs_render_djangos_html(value, attrs):
-    for stock, lean in ((forms.HiddenInput, LeanHiddenInput), (forms.CheckboxInput, LeanCheckboxInput)):
-        assert lean().render("x-0-id", value, attrs) == stock().render("x-0-id", value, attrs), (stock, value, attrs)
+    from django.contrib.admin import widgets as admin_widgets
+
+    for cls in (forms.HiddenInput, forms.CheckboxInput, forms.TextInput, forms.NumberInput, forms.EmailInput,
+                forms.DateInput, admin_widgets.AdminTextInputWidget, admin_widgets.AdminIntegerFieldWidget):
+        lean = lean_input(cls())
+        assert type(lean) is not cls and isinstance(lean, cls), cls
+        assert lean.render("x-0-id", value, attrs) == cls().render("x-0-id", value, attrs), (cls, value, attrs)
+
+
+def test_only_plain_inputs_are_made_lean():
+    from django.contrib.admin import widgets as admin_widgets
+
+    for widget in (forms.Textarea(), forms.Select(), forms.ClearableFileInput(), forms.SplitDateTimeWidget(),
+                   admin_widgets.AdminURLFieldWidget()):  # templates of their own
+        before = type(widget)
+        assert type(lean_input(widget)) is before
 
 
 def test_autocomplete_with_nothing_selected_renders_djangos_html_without_a_query(rf, superuser, tenant_a):

@@ -356,7 +356,10 @@ class TenantScopedMixin(RestrictedLookupsMixin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.JSONField) and db_field.decoder is None:
             kwargs.setdefault("decoder", BoundedJSONDecoder)  # deep nesting: a form error, not a 500
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and runtime.enabled("lean_admin_forms"):
+            lean_input(getattr(field.widget, "widget", field.widget))  # inside RelatedFieldWidgetWrapper
+        return field
 
 
 class HistoryMixin:
@@ -518,17 +521,33 @@ def _input_html(widget, name, value, attrs=None):
     return mark_safe("".join(html))
 
 
-class LeanHiddenInput(forms.HiddenInput):
+#: Django's widget templates that are nothing but ``input.html``
+_INPUT_TEMPLATES = frozenset(f"django/forms/widgets/{name}.html" for name in (
+    "input", "text", "number", "email", "url", "password", "hidden", "checkbox", "date", "datetime", "time",
+    "search", "tel", "color"))
+
+
+class _LeanInput:
+    """Renders an ``input.html`` widget with :func:`_input_html` (the same HTML, no templates)."""
+
     def render(self, name, value, attrs=None, renderer=None):
         return _input_html(self, name, value, attrs)
 
 
-class LeanCheckboxInput(forms.CheckboxInput):
-    def render(self, name, value, attrs=None, renderer=None):
-        return _input_html(self, name, value, attrs)
+_lean_classes: dict[type, type] = {}
 
 
-_LEAN_PLUMBING = {forms.HiddenInput: LeanHiddenInput, forms.CheckboxInput: LeanCheckboxInput}
+def lean_input(widget):
+    """``widget``, rendering in Python if Django would render it with ``input.html`` alone (text,
+    number, hidden, checkbox... inputs, the admin's among them); other widgets are left as they are."""
+    cls = type(widget)
+    if issubclass(cls, _LeanInput) or getattr(widget, "template_name", None) not in _INPUT_TEMPLATES:
+        return widget
+    lean = _lean_classes.get(cls)
+    if lean is None:
+        lean = _lean_classes[cls] = type(f"Lean{cls.__name__}", (_LeanInput, cls), {"__module__": __name__})
+    widget.__class__ = lean
+    return widget
 
 
 def _lean_plumbing(form):
@@ -536,9 +555,7 @@ def _lean_plumbing(form):
     "Delete?", the form counts) rendered in Python (:func:`_input_html`): four to six templates per
     row and four per inline otherwise, the larger part of an inline's rendering."""
     for field in form.fields.values():
-        lean = _LEAN_PLUMBING.get(type(field.widget))
-        if lean is not None:
-            field.widget.__class__ = lean
+        lean_input(field.widget)
     return form
 
 
@@ -558,8 +575,8 @@ def _lean_formset(formset_class):
         super(lean, self).add_fields(form, index)
         for name in (self.model._meta.pk.name, getattr(getattr(self, "fk", None), "name", None), "DELETE"):
             field = form.fields.get(name) if name else None
-            if field is not None and type(field.widget) in _LEAN_PLUMBING:
-                field.widget.__class__ = _LEAN_PLUMBING[type(field.widget)]
+            if field is not None:
+                lean_input(field.widget)
 
     def management_form(self):
         return _lean_plumbing(super(lean, self).management_form)
