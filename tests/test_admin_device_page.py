@@ -148,10 +148,23 @@ def test_lean_inputs_render_djangos_html(value, attrs):
         assert lean.render("x-0-id", value, attrs) == cls().render("x-0-id", value, attrs), (cls, value, attrs)
 
 
+@pytest.mark.parametrize("value", [None, "", "2", ["1", "b&<"], 3])
+@pytest.mark.parametrize("attrs", [None, {"id": "id_s", "class": "a b", "disabled": True, "data-x": False}])
+def test_lean_selects_render_djangos_html(value, attrs):
+    choices = [("", "---------"), ("1", "one"), ("2", 'two "<2>"'), ("Group & co", [("b&<", "B"), (3, "three")])]
+    for cls in (forms.Select, forms.SelectMultiple, forms.NullBooleanSelect):
+        if cls is forms.NullBooleanSelect and isinstance(value, list):
+            continue  # one value only
+        stock = cls() if cls is forms.NullBooleanSelect else cls(choices=choices)
+        lean = lean_input(cls() if cls is forms.NullBooleanSelect else cls(choices=choices))
+        assert type(lean) is not cls and isinstance(lean, cls), cls
+        assert lean.render("s", value, attrs) == stock.render("s", value, attrs), (cls, value, attrs)
+
+
 def test_only_plain_inputs_are_made_lean():
     from django.contrib.admin import widgets as admin_widgets
 
-    for widget in (forms.Textarea(), forms.Select(), forms.ClearableFileInput(), forms.SplitDateTimeWidget(),
+    for widget in (forms.Textarea(), forms.RadioSelect(), forms.ClearableFileInput(), forms.SplitDateTimeWidget(),
                    admin_widgets.AdminURLFieldWidget()):  # templates of their own
         before = type(widget)
         assert type(lean_input(widget)) is before
