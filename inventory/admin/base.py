@@ -593,7 +593,7 @@ def lean_input(widget):
 
 def _lean_plumbing(form):
     """The inputs a formset adds to every row and to its management form (the row's id and parent,
-    "Delete?", the form counts) rendered in Python (:func:`_input_html`): four to six templates per
+    "Delete?", the form counts) rendered in Python (:func:`lean_input`): four to six templates per
     row and four per inline otherwise, the larger part of an inline's rendering."""
     for field in form.fields.values():
         lean_input(field.widget)

@@ -26,8 +26,9 @@ cached_credentials  resolved bearer credentials and MCP tool-group rows in the s
                     (``caching.py``); off: resolved on every request
 allocation_function next-IP allocation on PostgreSQL in one call of a database function
                     (``inventory_allocate_address``); off: the ORM path (row lock + gap search)
-lean_admin_forms    admin inline formsets build their empty form once and render the rows'
-                    hidden/checkbox inputs in Python; autocompletes with nothing selected
+lean_admin_forms    the admin's plain inputs and selects (every widget Django renders with
+                    input.html or select.html alone) render in Python with the same HTML, inline
+                    formsets build their empty form once, autocompletes with nothing selected
                     build no query (``inventory/admin/base.py``); off: Django's widgets.
                     Judged by the admin bench's knock-out (``benchmarks/admin_bench.py``)
 =================== ==================================================================
