@@ -12,10 +12,37 @@ import httpx2 as httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Each pytest-xdist worker takes its ports from a range of its own (gw0: 20000-20999, gw1: 21000-...),
+# below the kernel's ephemeral range (32768+), and walks it in turn. Asking the kernel for port 0 and
+# closing the socket again let two workers be handed the same port: one test then talked to the other
+# worker's server (a 401 from a server that did not know its token).
+_PORTS_PER_WORKER = 1000
+
+
+def _port_walk():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = 20000 + _PORTS_PER_WORKER * (int(worker) if worker.isdigit() else 0)
+    start = (os.getpid() * 37) % _PORTS_PER_WORKER  # a later run of the same worker starts elsewhere
+    while True:
+        for i in range(_PORTS_PER_WORKER):
+            yield base + (start + i) % _PORTS_PER_WORKER
+
+
+_ports = _port_walk()
+
+
+def free_port(addresses: tuple[str, ...] | list[str] = ("127.0.0.1",)) -> int:
+    """A port of this worker's range that is free on 0.0.0.0 and on every address given."""
+    for _ in range(_PORTS_PER_WORKER):
+        port = next(_ports)
+        try:
+            for addr in ("0.0.0.0", *addresses):
+                with socket.socket() as s:
+                    s.bind((addr, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port in this worker's range")
 
 
 def server_env() -> dict:

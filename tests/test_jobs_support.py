@@ -8,7 +8,6 @@ import asyncio
 import datetime
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -256,18 +255,9 @@ def ssh_server():
 # --- loopback listeners ------------------------------------------------------------------------
 def free_port_on(addresses: list[str]) -> int:
     """A port free on every address given (and on 0.0.0.0, so nothing else answers there)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("0.0.0.0", 0))
-            port = s.getsockname()[1]
-        try:
-            for addr in addresses:
-                with socket.socket() as t:
-                    t.bind((addr, port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
+    from tests.servers import free_port
+
+    return free_port(addresses)
 
 
 def self_signed(cn: str, san: list[str]) -> tuple[str, str]:
