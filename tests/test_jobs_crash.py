@@ -11,7 +11,7 @@ import pytest
 from tests.test_jobs_support import (Listeners, Worker, api, brokers, free_port_on, make_network, use_broker,
                                      wait_for, wait_job)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.outside_speed_layer]
 
 HOSTS = [f"127.77.3.{i}" for i in range(1, 5)]
 

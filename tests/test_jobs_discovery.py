@@ -10,6 +10,8 @@ import pytest
 
 from tests.test_jobs_support import Listeners, api, free_port_on, make_network, wait_for, wait_job
 
+pytestmark = pytest.mark.outside_speed_layer
+
 HOSTS = ["127.77.0.2", "127.77.0.3", "127.77.0.5"]
 
 

@@ -16,7 +16,7 @@ from tests import servers
 from tests.servers import ROOT, free_port
 from tests.test_mcp_support import api_key, call, mcp_client, run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.outside_speed_layer]
 
 
 def _mcp(env, *args, timeout=120):

@@ -21,8 +21,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PASSWORD = "pass-word-123"
 TIMEOUT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-                                reason="needs /usr/bin/chromium")
+pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
+                                 reason="needs /usr/bin/chromium"), pytest.mark.end_to_end]
 
 
 class MemoryStorage:
