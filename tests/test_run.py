@@ -5,6 +5,7 @@ default (SQLite, filesystem broker: DATABASE_URL/REDIS_URL unset); it reuses thi
 checkout's virtualenv instead of installing a second one.
 """
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -92,5 +93,7 @@ def test_seed_demo_loads_consistent_data():
         fresh = Network(tenant=net.tenant, name=net.name, subnet=net.subnet)
         fresh.clean_fields()
         assert (fresh.start_key, fresh.end_key) == (net.start_key, net.end_key)
+    demo_v4 = [ipaddress.ip_network(n.subnet) for n in Network.objects.all() if ":" not in n.subnet]
+    assert demo_v4 and all(n.subnet_of(ipaddress.ip_network("127.0.0.0/8")) for n in demo_v4)  # loopback only
     call_command("seed_demo", devices=60)  # again: existing tenants are left alone
     assert Device.objects.count() == 60

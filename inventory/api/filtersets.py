@@ -235,7 +235,7 @@ class IPAddressFilter(TenantFilterSet):
     status = filters.MultipleChoiceFilter(choices=AddressStatus.choices)
     address = filters.CharFilter(max_length=64, help_text="Exact address.")
     parent = filters.CharFilter(max_length=64, method="filter_parent",
-                                help_text="A CIDR: the addresses inside it, e.g. 10.10.32.0/24.")
+                                help_text="A CIDR: the addresses inside it, e.g. 127.10.32.0/24.")
     q = QFilter(search_service.filter_addresses,
                 help_text="An address (exactly it), a CIDR (the addresses inside it), or words of the DNS name "
                           "or description.")

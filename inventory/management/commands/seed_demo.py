@@ -19,7 +19,9 @@ from inventory.models import (
     Datacenter, Device, DeviceRelationship, IPAddress, IPPool, Membership, Network, Tag, Tenant,
 )
 
-TENANTS = [("Acme Corp", "10.10"), ("Globex", "10.20"), ("Initech", "10.30")]
+# Loopback (127.0.0.0/8): the tests and the MCP benchmark load this data, and a scan of a demo
+# network must never leave the machine.
+TENANTS = [("Acme Corp", "127.10"), ("Globex", "127.20"), ("Initech", "127.30")]
 SITES = [("fra1", "Frankfurt, DE"), ("ams1", "Amsterdam, NL"), ("nyc1", "New York, US")]
 ROLES = [("web", "Dell PowerEdge R650", "Ubuntu 24.04"), ("db", "HPE ProLiant DL380 Gen11", "Debian 12"),
          ("cache", "Supermicro SYS-1029P", "Rocky Linux 9"), ("sw", "Arista 7050X3", "EOS 4.31"),
