@@ -493,3 +493,37 @@ def test_the_installed_allocation_function_is_the_sql_files():
         cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'inventory_allocate_address'")
         (installed,) = cursor.fetchone()
     assert installed.strip() == allocate.split("$$")[1].strip()
+
+
+@pytest.mark.fast_paths("allocation_function")
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["networks", "pools"])
+def test_an_allocations_references_are_read_by_its_own_statement(operator_a, tenant_a, net, kind):
+    """The response names the tenant, network and pool as they are now (renamed since the target
+    was remembered), read by the allocation statement itself: no query after it."""
+    from inventory.models import Tenant
+
+    pool = IPPool.objects.create(network=net, name="dhcp", start_address="127.100.0.1", end_address="127.100.0.9")
+    target = net if kind == "networks" else pool  # the network's first free address is in the pool
+    client = client_for(operator_a)
+    assert next_ip(client, kind, target, {}).status_code == 201  # the target is remembered
+    Tenant.objects.filter(pk=tenant_a.pk).update(name="Tenant A renamed")
+    Network.objects.filter(pk=net.pk).update(name="lan renamed")
+    IPPool.objects.filter(pk=pool.pk).update(name="dhcp renamed")
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        resp = next_ip(client, kind, target, {})
+    assert resp.status_code == 201, resp.json()
+    body = resp.json()
+    assert body["address"] == "127.100.0.2"
+    assert (body["tenant"]["name"], body["network"]["name"], body["pool"]["name"]) == (
+        "Tenant A renamed", "lan renamed", "dhcp renamed")
+    assert body["pool"]["display"] == "dhcp renamed (127.100.0.1-127.100.0.9)"
+    assert body["network"]["display"] == "lan renamed (127.100.0.0/24)"
+    after = statements[[i for i, sql in enumerate(statements) if "inventory_allocate_address" in sql][0] + 1:]
+    assert [sql for sql in after if "SAVEPOINT" not in sql] == []

@@ -18,6 +18,7 @@ the target is usually known from an earlier read, checked by that function (see 
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import secrets
@@ -34,7 +35,7 @@ from django.db.models.signals import post_save, pre_save
 from psycopg.types.json import Jsonb
 
 from inventory import auditing, ipam, runtime
-from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network
+from inventory.models import AddressStatus, Device, IPAddress, IPPool, Network, Tenant
 from inventory.tenancy import Action, Principal
 
 from .common import Conflict, as_drf_validation_error, as_pk, check, get_for, save_model
@@ -246,8 +247,38 @@ def _allocate_with_orm(principal, target, *, device, dns_name, description) -> I
 
 
 # --- PostgreSQL: the whole allocation in one statement ----------------------------------------
-_ALLOCATE = ("SELECT * FROM inventory_allocate_address(%s, %s, %s, %s::inet, %s::inet, %s, %s, %s,"
-             " %s, %s, %s, %s)")
+#: The function's row, with what the response shows of its references (the names of tenant,
+#: network and pool, the pool's range) as they are now: a remembered target may hold older names,
+#: and the tenant and a network's pool are not read. The last parameter is the network's id again.
+_ALLOCATE = (
+    "WITH f AS MATERIALIZED (SELECT * FROM inventory_allocate_address(%s, %s, %s, %s::inet, %s::inet, %s, %s,"
+    " %s, %s, %s, %s, %s))"
+    " SELECT f.*, t.name, n.name, p.name, host(p.start_address), host(p.end_address) FROM f"
+    f" LEFT JOIN {Network._meta.db_table} n ON n.id = %s"
+    f" LEFT JOIN {Tenant._meta.db_table} t ON t.id = n.tenant_id"
+    f" LEFT JOIN {IPPool._meta.db_table} p ON p.id = f.new_pool"
+)
+
+
+def _named(row: IPAddress, network: Network, pool: IPPool | None, names) -> None:
+    """Give ``row`` its tenant, network and pool as the allocation statement read them (``names``:
+    tenant, network and pool names, the pool's start and end): the rows a response names, with no
+    query. A remembered target is shared by threads and never changed: a renamed one is copied."""
+    tenant_name, network_name, pool_name, pool_start, pool_end = names
+    row.tenant = Tenant.from_db(connection.alias, ["id", "name"], [network.tenant_id, tenant_name])
+    if network.name != network_name:
+        network = copy.copy(network)
+        network.name = network_name
+    row.network = network
+    if row.pool_id is None:
+        return
+    if pool is None:  # a network's address that a pool of it holds
+        pool = IPPool.from_db(connection.alias, ["id", "network_id", "name", "start_address", "end_address"],
+                              [row.pool_id, network.pk, pool_name, pool_start, pool_end])
+    elif pool.name != pool_name or pool.network is not network:
+        pool = copy.copy(pool)
+        pool.name, pool.network = pool_name, network
+    row.pool = pool
 
 
 def _json_value(value):
@@ -348,7 +379,7 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
                     network.pk, current.pk if from_pool else None, _ranges(network, current if from_pool else None),
                     str(ipam.to_address(lo, version)), str(ipam.to_address(hi, version)), HINT_SLACK,
                     address_row, None if entry is None else _row(entry, exclude=("id",)),
-                    stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"],
+                    stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"], network.pk,
                 ])
                 found = cursor.fetchone()
         except IntegrityError:
@@ -358,7 +389,8 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
         if found[0] is None:
             fresh = True  # the network or pool changed (or went) since it was read: read it again
             continue
-        row.pk, row.address, row.address_key, row.pool_id = found
+        row.pk, row.address, row.address_key, row.pool_id = found[:4]
+        _named(row, network, current if from_pool else None, found[4:])
         row._state.adding, row._state.db = False, using
         with disable_auditlog():  # its entry is in
             post_save.send(sender=IPAddress, instance=row, created=True, update_fields=None, raw=False, using=using)
