@@ -198,3 +198,19 @@ def test_put_replaces_the_whole_object(http, world):
     assert r.json()["tags"] == ["db"] and r.json()["name"] == "p1-renamed"
     r = http.put(f"/api/devices/{pk}/", json={"os": "x"})  # a full replacement still needs the required fields
     assert r.status_code == 400 and "name" in r.json()
+
+
+def test_links_follow_the_script_prefix():
+    """The link paths are reversed once per URLconf and script prefix, not once for all: an app
+    mounted under a prefix links under it."""
+    from django.urls import set_script_prefix
+
+    from inventory.api.serializers.base import placeholder_path
+
+    assert placeholder_path("api:device-detail") == "/api/devices/987654321/"
+    set_script_prefix("/inventory/")
+    try:
+        assert placeholder_path("api:device-detail") == "/inventory/api/devices/987654321/"
+    finally:
+        set_script_prefix("/")
+    assert placeholder_path("api:device-detail") == "/api/devices/987654321/"
