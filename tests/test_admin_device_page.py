@@ -161,10 +161,58 @@ def test_lean_selects_render_djangos_html(value, attrs):
         assert lean.render("s", value, attrs) == stock.render("s", value, attrs), (cls, value, attrs)
 
 
+@pytest.mark.parametrize("value", [None, "", "one line", "a&b\n\"<c>\n", 12])
+@pytest.mark.parametrize("attrs", [None, {"id": "id_d", "class": "vLargeTextField", "required": True, "data-x": False}])
+def test_lean_textareas_render_djangos_html(value, attrs):
+    from django.contrib.admin import widgets as admin_widgets
+
+    for cls in (forms.Textarea, admin_widgets.AdminTextareaWidget):
+        lean = lean_input(cls())
+        assert type(lean) is not cls and isinstance(lean, cls), cls
+        assert lean.render("description", value, attrs) == cls().render("description", value, attrs), (cls, value)
+
+
+@pytest.mark.fast_paths("lean_admin_forms")
+@pytest.mark.parametrize("auto_id", ["id_%s", False])
+def test_lean_labels_render_djangos_html(auto_id):
+    """Every field's label of an admin form (TenantOwnedForm) is the HTML of Django's label.html."""
+    from inventory.admin.base import TenantOwnedForm
+
+    fields = ["name", "status", "description", "datacenter", "tags"]
+    stock = forms.modelform_factory(Device, fields=fields)
+    lean = forms.modelform_factory(Device, form=TenantOwnedForm, fields=fields)
+    for cls in (stock, lean):
+        cls.required_css_class = "required"
+    calls = [{}, {"contents": "Tags & <b>"}, {"attrs": {"class": "inline", "data-x": 'q"<'}},
+             {"label_suffix": ""}, {"label_suffix": " →"}, {"tag": "legend"}]
+    for name in fields:
+        for kwargs in calls:
+            expected = stock(auto_id=auto_id)[name].label_tag(**kwargs)
+            assert lean(auto_id=auto_id)[name].label_tag(**kwargs) == expected, (name, kwargs)
+        assert lean(auto_id=auto_id)[name].legend_tag() == stock(auto_id=auto_id)[name].legend_tag()
+
+
+@pytest.mark.fast_paths("lean_admin_forms")
+def test_lean_management_forms_render_djangos_html(superuser, tenant_a):
+    """An inline's management form renders Django's HTML, unbound, bound, and bound with errors."""
+    from inventory.admin.base import _lean_formset
+
+    device = Device.objects.create(tenant=tenant_a, name="m")
+    stock = forms.inlineformset_factory(Device, IPAddress, fields=["address"], extra=1)
+    lean = _lean_formset(stock)
+    prefix = "addresses"
+    bound = {f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MIN_NUM_FORMS": "0",
+             f"{prefix}-MAX_NUM_FORMS": "1000"}
+    for data in (None, bound, {f"{prefix}-TOTAL_FORMS": "x"}):
+        made = [cls(data, instance=device, prefix=prefix) for cls in (stock, lean)]
+        assert type(made[1].management_form) is not type(made[0].management_form)
+        assert str(made[1].management_form) == str(made[0].management_form), data
+
+
 def test_only_plain_inputs_are_made_lean():
     from django.contrib.admin import widgets as admin_widgets
 
-    for widget in (forms.Textarea(), forms.RadioSelect(), forms.ClearableFileInput(), forms.SplitDateTimeWidget(),
+    for widget in (forms.RadioSelect(), forms.ClearableFileInput(), forms.SplitDateTimeWidget(),
                    admin_widgets.AdminURLFieldWidget()):  # templates of their own
         before = type(widget)
         assert type(lean_input(widget)) is before

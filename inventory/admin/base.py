@@ -302,6 +302,13 @@ class TenantOwnedForm(forms.ModelForm):
                     self.add_error(None, exc)
         return cleaned
 
+    def render(self, template_name=None, context=None, renderer=None):
+        # a field's label (BoundField.label_tag), in Python: a template render per field otherwise
+        if template_name == _LABEL_TEMPLATE and renderer is None and context is not None \
+                and runtime.enabled("lean_admin_forms"):
+            return label_html(context)
+        return super().render(template_name, context, renderer)
+
 
 def with_principal(form, request):
     """``form`` (a ModelForm class) built with ``principal=`` the caller: for admin forms whose
@@ -525,6 +532,13 @@ def _input_html(widget, name, value, attrs=None):
     return mark_safe("".join(html))
 
 
+def _textarea_html(widget, name, value, attrs=None):
+    """``django/forms/widgets/textarea.html``, with ``format_html``: the same HTML."""
+    context = widget.get_context(name, value, attrs)["widget"]
+    return format_html('<textarea name="{}"{}>\n{}</textarea>', context["name"], mark_safe(_attrs_html(context["attrs"])),
+                       context["value"] or "")
+
+
 _OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
 
 
@@ -567,19 +581,53 @@ class _LeanSelect:
         return _select_html(self, name, value, attrs)
 
 
+class _LeanTextarea:
+    """Renders a ``textarea.html`` widget with :func:`_textarea_html` (the same HTML, no templates)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return _textarea_html(self, name, value, attrs)
+
+
+_LABEL_TEMPLATE = "django/forms/label.html"
+
+
+def label_html(context: dict) -> str:
+    """``django/forms/label.html`` (``BoundField.label_tag``'s context), with ``format_html``."""
+    if not context["use_tag"]:
+        return format_html("{}", context["label"])
+    return format_html("<{}{}>{}</{}>", context["tag"], mark_safe(_attrs_html(context["attrs"] or {})),
+                       context["label"], context["tag"])
+
+
+class _LeanHiddenForm:
+    """A form of hidden inputs only (a formset's management form) rendered as ``div.html`` renders
+    it when it has no errors: its inputs one after the other (``{{ errors }}`` is empty)."""
+
+    def render(self, template_name=None, context=None, renderer=None):
+        if template_name is None and context is None and renderer is None and not self.errors \
+                and all(bf.is_hidden for bf in self):
+            return mark_safe("".join(str(bf) for bf in self))
+        return super().render(template_name, context, renderer)
+
+    __str__ = render
+    __html__ = render
+
+
 _lean_classes: dict[type, type] = {}
 
 
 def lean_input(widget):
     """``widget``, rendering in Python if Django would render it with ``input.html`` alone (text,
-    number, hidden, checkbox... inputs, the admin's among them) or with ``select.html`` and
-    ``select_option.html`` (selects, the admin's autocompletes); other widgets are left as they are."""
+    number, hidden, checkbox... inputs, the admin's among them), ``textarea.html``, or ``select.html``
+    and ``select_option.html`` (selects, the admin's autocompletes); other widgets are left as they are."""
     cls = type(widget)
     template = getattr(widget, "template_name", None)
-    if issubclass(cls, (_LeanInput, _LeanSelect)):
+    if issubclass(cls, (_LeanInput, _LeanSelect, _LeanTextarea)):
         return widget
     if template in _INPUT_TEMPLATES:
         mixin = _LeanInput
+    elif template == "django/forms/widgets/textarea.html":
+        mixin = _LeanTextarea
     elif template == "django/forms/widgets/select.html" and getattr(widget, "option_template_name", None) == _OPTION_TEMPLATE:
         mixin = _LeanSelect
     else:
@@ -600,13 +648,24 @@ def _lean_plumbing(form):
     return form
 
 
+_lean_forms: dict[type, type] = {}
+
+
+def _lean_hidden_form(cls: type) -> type:
+    lean = _lean_forms.get(cls)
+    if lean is None:
+        lean = _lean_forms[cls] = type(f"Lean{cls.__name__}", (_LeanHiddenForm, cls), {"__module__": __name__})
+    return lean
+
+
 def _lean_formset(formset_class):
     """``formset_class`` with
     - ``empty_form`` built once per formset: Django's is a property that builds a new form (fields
       deep-copied, widgets and all) on every access, and the admin reads it five times or more per
       inline (column headers, media, the template's empty row);
     - the rows' id/parent/delete inputs and the management form's counts rendered by
-      :func:`_lean_plumbing` (the same HTML)."""
+      :func:`_lean_plumbing`, the management form itself by :class:`_LeanHiddenForm` (the same
+      HTML)."""
     prop = inspect.getattr_static(formset_class, "empty_form", None)
     namespace = {"__module__": formset_class.__module__}
     if isinstance(prop, property):
@@ -620,7 +679,9 @@ def _lean_formset(formset_class):
                 lean_input(field.widget)
 
     def management_form(self):
-        return _lean_plumbing(super(lean, self).management_form)
+        form = _lean_plumbing(super(lean, self).management_form)
+        form.__class__ = _lean_hidden_form(type(form))
+        return form
 
     namespace["add_fields"] = add_fields
     namespace["management_form"] = cached_property(management_form)
