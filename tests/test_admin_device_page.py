@@ -209,6 +209,30 @@ def test_lean_management_forms_render_djangos_html(superuser, tenant_a):
         assert str(made[1].management_form) == str(made[0].management_form), data
 
 
+@pytest.mark.fast_paths("lean_admin_forms")
+def test_lean_error_lists_render_djangos_html(tenant_a):
+    """An admin form's (and an inline formset's) error lists, empty or not, render Django's HTML;
+    the empty ones without a template."""
+    from django.forms.utils import ErrorList
+
+    from inventory.admin.base import TenantOwnedForm, _lean_formset
+
+    form = forms.modelform_factory(Device, form=TenantOwnedForm, fields=["tenant", "name", "status"])(
+        {"tenant": tenant_a.pk, "name": "", "status": "nonsense"})
+    assert not form.is_valid() and form.error_class is not ErrorList
+    for name in ("name", "status"):
+        errors = form[name].errors
+        stock = ErrorList(list(errors), field_id=errors.field_id)
+        assert str(errors) == str(stock) and errors.as_ul() == stock.as_ul() and "errorlist" in str(errors)
+    empty = form.error_class()
+    assert (str(empty), empty.as_ul(), empty.as_text()) == (str(ErrorList()), ErrorList().as_ul(), "")
+    device = Device.objects.create(tenant=tenant_a, name="e")
+    formset = _lean_formset(forms.inlineformset_factory(Device, IPAddress, form=TenantOwnedForm, fields=["address"]))(
+        instance=device, prefix="a")
+    assert str(formset.non_form_errors()) == str(ErrorList(error_class="nonform")) == ""
+    assert formset.empty_form.error_class is formset.error_class is not ErrorList
+
+
 def test_only_plain_inputs_are_made_lean():
     from django.contrib.admin import widgets as admin_widgets
 

@@ -27,6 +27,7 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, router
 from django.http import Http404
+from django.forms.utils import ErrorList
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -283,10 +284,32 @@ class RestrictedLookupsMixin:
         return super().get_deleted_objects(objs, request)
 
 
+#: Django's templates of an error list: each renders nothing for an empty list
+_ERROR_LIST_TEMPLATES = frozenset({ErrorList.template_name, ErrorList.template_name_ul})
+
+
+class _LeanErrorList(ErrorList):
+    """An error list that, empty, renders as Django's templates render it, nothing, without
+    rendering them: the admin renders every field's errors, some fifty templates per change page."""
+
+    def render(self, template_name=None, context=None, renderer=None):
+        if not self.data and context is None and (template_name or self.template_name) in _ERROR_LIST_TEMPLATES:
+            return mark_safe("")
+        return super().render(template_name, context, renderer)
+
+    __str__ = render
+    __html__ = render
+
+
 class TenantOwnedForm(forms.ModelForm):
     """The admin form of every kind: the model validates the object (ModelForm runs its
     ``full_clean()``); this adds the model's many-to-many rule (links stay in the object's
     tenant), which ``full_clean()`` cannot see as the links are saved after the object."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.error_class is ErrorList and runtime.enabled("lean_admin_forms"):
+            self.error_class = _LeanErrorList
 
     def clean(self):
         cleaned = super().clean()
@@ -664,8 +687,8 @@ def _lean_formset(formset_class):
       deep-copied, widgets and all) on every access, and the admin reads it five times or more per
       inline (column headers, media, the template's empty row);
     - the rows' id/parent/delete inputs and the management form's counts rendered by
-      :func:`_lean_plumbing`, the management form itself by :class:`_LeanHiddenForm` (the same
-      HTML)."""
+      :func:`_lean_plumbing`, the management form itself by :class:`_LeanHiddenForm`, empty error
+      lists by :class:`_LeanErrorList` (the same HTML)."""
     prop = inspect.getattr_static(formset_class, "empty_form", None)
     namespace = {"__module__": formset_class.__module__}
     if isinstance(prop, property):
@@ -683,6 +706,12 @@ def _lean_formset(formset_class):
         form.__class__ = _lean_hidden_form(type(form))
         return form
 
+    def __init__(self, *args, **kwargs):
+        super(lean, self).__init__(*args, **kwargs)
+        if self.error_class is ErrorList:  # its non-form errors, and its forms' (see TenantOwnedForm)
+            self.error_class = _LeanErrorList
+
+    namespace["__init__"] = __init__
     namespace["add_fields"] = add_fields
     namespace["management_form"] = cached_property(management_form)
     lean = type(formset_class.__name__, (formset_class,), namespace)
