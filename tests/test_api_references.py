@@ -8,7 +8,7 @@ import httpx2 as httpx
 import pytest
 from auditlog.models import LogEntry
 
-from inventory.models import Datacenter, Device, Tenant
+from inventory.models import Datacenter, Device
 from oauth.models import ApiKey
 from tests.test_api_support import world  # noqa: F401
 
@@ -72,7 +72,7 @@ def test_nested_references_read_and_write(http, world):
 
 
 def test_bulk_create_update_delete(http, world):
-    a, tenant = world["a"], world["a"]["tenant"]
+    tenant = world["a"]["tenant"]
     before = Device.objects.count()
     # one bad item: nothing written, the errors under its index
     r = http.post("/api/devices/", json=[{"name": "b1"}, {"name": "b2", "status": "exploded"}, {"name": "dev-a"}])

@@ -4,7 +4,6 @@ and the embedded broker), rescans, promotion, the size guard and cancellation.""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
