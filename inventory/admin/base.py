@@ -636,7 +636,15 @@ class _LeanHiddenForm:
     __html__ = render
 
 
-_lean_classes: dict[type, type] = {}
+_lean_classes: dict[tuple[type, type], type] = {}
+
+
+def _lean_class(mixin: type, cls: type) -> type:
+    """``cls`` with ``mixin`` first (made once per pair): what a lean widget or form becomes."""
+    lean = _lean_classes.get((mixin, cls))
+    if lean is None:
+        lean = _lean_classes[mixin, cls] = type(f"Lean{cls.__name__}", (mixin, cls), {"__module__": __name__})
+    return lean
 
 
 def lean_input(widget):
@@ -655,10 +663,7 @@ def lean_input(widget):
         mixin = _LeanSelect
     else:
         return widget
-    lean = _lean_classes.get(cls)
-    if lean is None:
-        lean = _lean_classes[cls] = type(f"Lean{cls.__name__}", (mixin, cls), {"__module__": __name__})
-    widget.__class__ = lean
+    widget.__class__ = _lean_class(mixin, cls)
     return widget
 
 
@@ -669,16 +674,6 @@ def _lean_plumbing(form):
     for field in form.fields.values():
         lean_input(field.widget)
     return form
-
-
-_lean_forms: dict[type, type] = {}
-
-
-def _lean_hidden_form(cls: type) -> type:
-    lean = _lean_forms.get(cls)
-    if lean is None:
-        lean = _lean_forms[cls] = type(f"Lean{cls.__name__}", (_LeanHiddenForm, cls), {"__module__": __name__})
-    return lean
 
 
 def _lean_formset(formset_class):
@@ -703,7 +698,7 @@ def _lean_formset(formset_class):
 
     def management_form(self):
         form = _lean_plumbing(super(lean, self).management_form)
-        form.__class__ = _lean_hidden_form(type(form))
+        form.__class__ = _lean_class(_LeanHiddenForm, type(form))
         return form
 
     def __init__(self, *args, **kwargs):
