@@ -14,9 +14,11 @@ between configurations: a noise far above the 15% to be judged). A knock-out's m
 its figure/floor quotient over the quotient of ``on`` in the same round, minus one, the median over
 rounds. A mechanism earns its place when its knock-out slows a headline figure by 15% or more, and by 5
 points more than that figure's median move over all knock-outs (most of which cannot touch it: the
-noise left after pairing; a slowdown within it is not the mechanism's). (``fair_accept`` acts on
-the whole process, the twin included: the table's plain milliseconds show its absolute effect
-beside the quotient.)
+noise left after pairing; a slowdown within it is not the mechanism's). A mechanism of the whole
+server (``PROCESS_WIDE``: ``fair_accept``, how the workers share connections) slows its figures'
+floors as much as the figures, served by the same workers: its moves are of plain milliseconds
+against ``on``'s in the same round, on the figures of several connections, and its noise the other
+knock-outs' plain moves.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ FLOORS = {
     "mcp_device_list": "raw_device_list_full", "rest_device_list": "raw_device_list_full",
 }
 SIGNIFICANT = 0.15
+#: mechanisms that act on the whole server, the floors included: judged on plain milliseconds, on
+#: the figures of at least this many connections (fair_accept shares connections among workers:
+#: one connection is one worker's, whatever the loop)
+PROCESS_WIDE = {"fair_accept": 2}
 #: how far beyond a figure's median move over all knock-outs a slowdown must go to be the mechanism's
 NOISE_MARGIN = 0.05
 #: ratio rows of the table (the issue's targets): name -> (numerator, denominator)
@@ -173,38 +179,58 @@ def summarise(samples: dict, configs: list[str], rounds: int, requests: int, err
         if row:
             medians[config] = row
     on = samples.get("on", {})
-    verdicts, moves_per_round = {}, {}
-    for config in configs[1:-1]:
-        if config not in medians:
-            continue
+    verdicts, moves_per_round, plain_moves = {}, {}, {}
+
+    def moves_of(config, plain, connections=1):
         moves = {}
         for key, pairs in samples[config].items():
-            per_round = [p[0] / p[1] / (on[key][r][0] / on[key][r][1]) - 1
+            if int(key.rsplit("@c", 1)[1]) < connections:
+                continue
+            per_round = [(p[0] / on[key][r][0] if plain else p[0] / p[1] / (on[key][r][0] / on[key][r][1])) - 1
                          for r, p in enumerate(pairs) if p and key in on and on[key][r]]
             if per_round:
                 moves[key] = (round(statistics.median(per_round), 3), [round(m, 3) for m in per_round])
+        return moves
+
+    for config in configs[1:-1]:
+        if config not in medians:
+            continue
+        plain_moves[config] = {k: v[0] for k, v in moves_of(config, True).items()}
+        name = config.split("-", 1)[1]
+        moves = moves_of(config, True, PROCESS_WIDE[name]) if name in PROCESS_WIDE else moves_of(config, False)
         # a mechanism earns its place by what its knock-out costs: the largest slowdown (a knock-out
         # that makes a figure faster shows noise, or a mechanism that costs, never a reason to keep it)
         worst = max(moves.items(), key=lambda kv: kv[1][0]) if moves else (None, (0.0, []))
         moves_per_round[config] = {k: v[1] for k, v in moves.items()}
         verdicts[config.split("-", 1)[1]] = {
             "config": config, "largest_move": worst[0], "by": worst[1][0], "per_round": worst[1][1],
-            "moves": {k: v[0] for k, v in moves.items()}, "earns_its_place": worst[1][0] >= SIGNIFICANT}
+            "moves": {k: v[0] for k, v in moves.items()}, "earns_its_place": worst[1][0] >= SIGNIFICANT,
+            "judged_on": "plain milliseconds" if config.split("-", 1)[1] in PROCESS_WIDE else "figure/floor"}
+
     # the noise: per figure, the median move over all knock-outs (most of which cannot touch it)
-    noise = {}
-    for key in {k for v in verdicts.values() for k in v["moves"]}:
-        values = sorted(v["moves"][key] for v in verdicts.values() if key in v["moves"])
-        noise[key] = round(statistics.median(values), 3) if len(values) >= 3 else 0.0  # c32: one knock-out
-    for verdict in verdicts.values():
+    def noise_of(all_moves):
+        noise = {}
+        for key in {k for moves in all_moves for k in moves}:
+            values = sorted(moves[key] for moves in all_moves if key in moves)
+            noise[key] = round(statistics.median(values), 3) if len(values) >= 3 else 0.0  # c32: one knock-out
+        return noise
+
+    noise = noise_of([v["moves"] for name, v in verdicts.items() if name not in PROCESS_WIDE])
+    plain_noise = noise_of(list(plain_moves.values()))
+    for name, verdict in verdicts.items():
         # a slowdown no larger than what the other knock-outs do to the same figure is that noise:
         # the figure that counts is the one slowed most beyond its median move (by NOISE_MARGIN at least)
-        beyond = {k: m - noise.get(k, 0.0) for k, m in verdict["moves"].items() if m >= SIGNIFICANT}
+        if name in PROCESS_WIDE:
+            verdict["noise"] = plain_noise
+        beyond = {k: m - verdict.get("noise", noise).get(k, 0.0) for k, m in verdict["moves"].items()
+                  if m >= SIGNIFICANT}
         if beyond:
             key = max(beyond, key=beyond.get)
             verdict["largest_move"], verdict["by"] = key, verdict["moves"][key]
             verdict["per_round"] = moves_per_round[verdict["config"]][key]
         key = verdict["largest_move"]
-        verdict["above_typical_move"] = None if key is None else round(verdict["by"] - noise.get(key, 0.0), 3)
+        verdict["above_typical_move"] = None if key is None else round(
+            verdict["by"] - verdict.pop("noise", noise).get(key, 0.0), 3)
         verdict["earns_its_place"] = bool(beyond) and max(beyond.values()) >= NOISE_MARGIN
     return {"rounds": rounds, "requests_per_figure": requests, "p50_ms_median_over_rounds": medians,
             "samples": samples, "errors": errors, "verdicts": verdicts, "typical_move": noise,
@@ -232,7 +258,8 @@ def table(medians: dict, verdicts: dict) -> str:
     for name, verdict in verdicts.items():
         mark = "keeps its place" if verdict["earns_its_place"] else "slows no headline figure by >= 15% beyond the noise"
         rounds = ", ".join(f"{m:+.0%}" for m in verdict["per_round"])
-        lines.append(f"{name:22s} largest slowdown {verdict['by']:+.1%} on {verdict['largest_move']} (rounds: {rounds}; "
+        plain = " in plain ms" if verdict.get("judged_on") == "plain milliseconds" else ""
+        lines.append(f"{name:22s} largest slowdown{plain} {verdict['by']:+.1%} on {verdict['largest_move']} (rounds: {rounds}; "
                      f"{verdict['above_typical_move']:+.1%} above that figure's median move): {mark}")
     return "\n".join(lines)
 
