@@ -321,29 +321,7 @@ def test_sparse_fields_load_only_what_they_render(api, admin_a, world, kind, mon
     assert brief == [{k: row[k] for k in brief[0]} for row in rows]
 
 
-@pytest.mark.parametrize("kind", ["tenants", "memberships", "datacenters", "networks", "pools", "ip-addresses",
-                                  "devices", "relationships"])
-def test_render_plan_renders_what_drf_renders(api, admin_a, world, kind, monkeypatch):
-    """Objects are rendered with a plan (inventory.runtime.rendering); DRF's own
-    Serializer.to_representation must give the same rows, nulls and times included."""
-    from rest_framework import serializers
-
-    from inventory.api.serializers import base
-
-    Device.objects.create(tenant=world["a"]["tenant"], name="bare", facts={"cpu": 4, "nics": ["eth0"]},
-                          domains=["example.com"])  # nulls, a JSON object, a list
-    c = api(admin_a)
-    planned = c.get(f"/api/{kind}/?limit=100").json()["results"]
-    planned_detail = c.get(f"/api/{kind}/{planned[0]['id']}/").json()
-    monkeypatch.setattr(base, "render_plan", lambda serializer: serializer)
-    monkeypatch.setattr(base, "render", lambda serializer, obj: serializers.Serializer.to_representation(serializer, obj))
-    assert c.get(f"/api/{kind}/?limit=100").json()["results"] == planned
-    assert c.get(f"/api/{kind}/{planned[0]['id']}/").json() == planned_detail
-    if kind == "devices":
-        assert any(row["datacenter"] is None for row in planned) and any(row["facts"] for row in planned)
-
-
-def test_render_plan_keeps_the_current_time_zone(world):
+def test_times_are_rendered_in_the_current_time_zone(world):
     from django.utils import timezone
 
     from inventory.api.serializers import DeviceSerializer

@@ -6,7 +6,7 @@ with a faster one giving the same results. Everything here is behind one switch.
 * ``on`` (default): every mechanism below is used;
 * ``off``: none is: Django's, DRF's and asyncio's stock paths run (bisect a bug to "the speed
   layer or not" with ``FAST_PATHS=off make test``);
-* ``on,-rendering,-cached_counts`` or ``off,+rendering``: start from all or none and turn
+* ``on,-fair_accept,-cached_counts`` or ``off,+fair_accept``: start from all or none and turn
   single mechanisms off (``-name``) or on (``+name``); ``make bench`` knocks them out one by one
   this way.
 
@@ -15,8 +15,6 @@ The mechanisms (see each module):
 =================== ==================================================================
 precompiled_reads   reads by id and search hits run a statement compiled once per shape
                     (``precompiled.read``/``get_visible``); off: ``restrict(...).get(pk=)``
-rendering           serializers render through a plan made once per serializer object
-                    (``rendering.py``); off: DRF's ``Serializer.to_representation``
 threaded_handler    Django's request cycle in one pooled thread (``asgi_handler.py``); off:
                     Django's stock ``ASGIHandler``
 fair_accept         the event loop spreading connections over uvicorn workers
@@ -26,8 +24,8 @@ cached_credentials  resolved bearer credentials and MCP tool-group rows in the s
                     (``caching.py``); off: resolved on every request
 allocation_function next-IP allocation on PostgreSQL in one call of a database function
                     (``inventory_allocate_address``); off: the ORM path (row lock + gap search)
-lean_admin_forms    the admin's plain inputs and selects (every widget Django renders with
-                    input.html or select.html alone) render in Python with the same HTML, inline
+lean_admin_forms    the admin's plain inputs, selects, textareas, labels, management forms and
+                    empty error lists render in Python with Django's HTML, inline
                     formsets build their empty form once, autocompletes with nothing selected
                     build no query (``inventory/admin/base.py``); off: Django's widgets.
                     Judged by the admin bench's knock-out (``benchmarks/admin_bench.py``)
@@ -39,7 +37,7 @@ from __future__ import annotations
 import os
 
 MECHANISMS = (
-    "precompiled_reads", "rendering", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
+    "precompiled_reads", "threaded_handler", "fair_accept", "cached_counts", "cached_credentials",
     "allocation_function", "lean_admin_forms",
 )
 #: mechanisms of the admin only: benchmarks/admin_bench.py knocks them out, not the REST table
@@ -73,7 +71,7 @@ def enabled(name: str) -> bool:
 
 
 class use:
-    """Context manager (tests): ``with runtime.use(rendering=False): ...``."""
+    """Context manager (tests): ``with runtime.use(cached_counts=False): ...``."""
 
     def __init__(self, **mechanisms: bool):
         unknown = set(mechanisms) - set(MECHANISMS)

@@ -26,9 +26,6 @@ from inventory.models import Tenant
 from inventory.services.common import check, save_model
 from inventory.tenancy import Action, Principal
 
-from inventory import runtime
-from inventory.runtime.rendering import render, render_plan
-
 BRIEF_FIELDS = ("id", "name", "display", "url")
 
 
@@ -405,13 +402,7 @@ class InventorySerializer(StrictInput, serializers.ModelSerializer):
             for name, loader in self.batch.items():
                 if name in fields:
                     loader([instance])
-        if not runtime.enabled("rendering"):  # FAST_PATHS off: DRF asks each field
-            data = super().to_representation(instance)
-        else:
-            plan = self.__dict__.get("_render_plan")
-            if plan is None:
-                plan = self._render_plan = render_plan(self)
-            data = render(plan, instance)
+        data = super().to_representation(instance)
         references = reference_fields(self)
         if references:
             if not isinstance(self.parent, serializers.ListSerializer) or f"_ref_{references[0]}" not in instance.__dict__:
