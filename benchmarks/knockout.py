@@ -202,10 +202,10 @@ def summarise(samples: dict, configs: list[str], rounds: int, requests: int, err
         # that makes a figure faster shows noise, or a mechanism that costs, never a reason to keep it)
         worst = max(moves.items(), key=lambda kv: kv[1][0]) if moves else (None, (0.0, []))
         moves_per_round[config] = {k: v[1] for k, v in moves.items()}
-        verdicts[config.split("-", 1)[1]] = {
+        verdicts[name] = {
             "config": config, "largest_move": worst[0], "by": worst[1][0], "per_round": worst[1][1],
             "moves": {k: v[0] for k, v in moves.items()}, "earns_its_place": worst[1][0] >= SIGNIFICANT,
-            "judged_on": "plain milliseconds" if config.split("-", 1)[1] in PROCESS_WIDE else "figure/floor"}
+            "judged_on": "plain milliseconds" if name in PROCESS_WIDE else "figure/floor"}
 
     # the noise: per figure, the median move over all knock-outs (most of which cannot touch it)
     def noise_of(all_moves):
@@ -220,17 +220,14 @@ def summarise(samples: dict, configs: list[str], rounds: int, requests: int, err
     for name, verdict in verdicts.items():
         # a slowdown no larger than what the other knock-outs do to the same figure is that noise:
         # the figure that counts is the one slowed most beyond its median move (by NOISE_MARGIN at least)
-        if name in PROCESS_WIDE:
-            verdict["noise"] = plain_noise
-        beyond = {k: m - verdict.get("noise", noise).get(k, 0.0) for k, m in verdict["moves"].items()
-                  if m >= SIGNIFICANT}
+        its_noise = plain_noise if name in PROCESS_WIDE else noise
+        beyond = {k: m - its_noise.get(k, 0.0) for k, m in verdict["moves"].items() if m >= SIGNIFICANT}
         if beyond:
             key = max(beyond, key=beyond.get)
             verdict["largest_move"], verdict["by"] = key, verdict["moves"][key]
             verdict["per_round"] = moves_per_round[verdict["config"]][key]
         key = verdict["largest_move"]
-        verdict["above_typical_move"] = None if key is None else round(
-            verdict["by"] - verdict.pop("noise", noise).get(key, 0.0), 3)
+        verdict["above_typical_move"] = None if key is None else round(verdict["by"] - its_noise.get(key, 0.0), 3)
         verdict["earns_its_place"] = bool(beyond) and max(beyond.values()) >= NOISE_MARGIN
     return {"rounds": rounds, "requests_per_figure": requests, "p50_ms_median_over_rounds": medians,
             "samples": samples, "errors": errors, "verdicts": verdicts, "typical_move": noise,
