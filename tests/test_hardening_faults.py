@@ -47,24 +47,30 @@ class Relay:
 
         async def handle(reader, writer):
             self.tasks.add(asyncio.current_task())
+            self.writers.add(writer)
             try:
                 up_reader, up_writer = await asyncio.open_connection(*self.target)
+                self.writers.add(up_writer)
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
             except OSError:
                 writer.close()
-                return
-            self.writers.update({writer, up_writer})
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            except asyncio.CancelledError:
+                pass  # close(): the relay stops
 
         return await asyncio.start_server(handle, "127.0.0.1", self.port, reuse_address=True)
 
     def close(self):
         async def stop():
             self.server.close()
+            # abort, not close: close() waits to flush what a peer that reads no more is owed (it
+            # hung CI once); and a connection still opening upstream is ended by cancelling its task
             for writer in self.writers:
-                writer.close()
-            await asyncio.wait(list(self.tasks), timeout=5)  # the pipes end once both sides are closed
+                writer.transport.abort()
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.wait(list(self.tasks), timeout=5)
 
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
