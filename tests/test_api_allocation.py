@@ -464,35 +464,69 @@ def test_parallel_exhaustion_gives_conflicts_never_duplicates(tenant_a, make_use
     assert IPAddress.objects.filter(network=net).count() == 10
 
 
-def test_the_allocation_function_comes_from_its_sql_file_with_the_log_entry_models_table():
-    """Migration 0006 reads inventory/sql/allocate_address.v3.sql and fills in the table of
-    django-auditlog's log entry model (get_logentry_model()), nothing hard-coded."""
+@pytest.mark.parametrize("migration_name, creates", [
+    ("0006_allocate_address_from_sql_file", ["CREATE OR REPLACE FUNCTION"] * 3),
+    ("0010_allocate_address_returns_names", ["CREATE OR REPLACE FUNCTION"] * 2 + ["DROP FUNCTION", "CREATE FUNCTION"]),
+])
+def test_the_allocation_function_comes_from_its_sql_file_with_the_log_entry_models_table(migration_name, creates):
+    """Migrations 0006 and 0010 read inventory/sql/allocate_address.v3.sql and .v4.sql and fill in
+    the table of django-auditlog's log entry model (get_logentry_model()), nothing hard-coded."""
     import importlib
 
     from auditlog import get_logentry_model
     from django.db import connection
 
-    migration = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    migration = importlib.import_module(f"inventory.migrations.{migration_name}")
     statements = migration.statements(connection.schema_editor())  # it only quotes the table's name
     table = connection.ops.quote_name(get_logentry_model()._meta.db_table)
-    assert len(statements) == 3 and all("CREATE OR REPLACE FUNCTION" in s for s in statements)
+    assert len(statements) == len(creates)
+    assert all(want in s for want, s in zip(creates, statements))
     allocate = statements[-1]
     assert "{logentry}" not in allocate and allocate.count(table) == 4
     assert f"INSERT INTO {table} SELECT" in allocate and f"NULL::{table}," in allocate
 
 
+def _installed_allocation_function():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc, pg_get_function_result(oid) FROM pg_proc WHERE proname = 'inventory_allocate_address'")
+        return cursor.fetchall()
+
+
 @pytest.mark.postgres
-def test_the_installed_allocation_function_is_the_sql_files():
+def test_the_installed_allocation_function_is_the_latest_sql_files():
+    """Migration 0010 installs version 4 (allocate_address.v4.sql), which also returns the names."""
     import importlib
 
     from django.db import connection
 
-    migration = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    migration = importlib.import_module("inventory.migrations.0010_allocate_address_returns_names")
     allocate = migration.statements(connection.schema_editor())[-1]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'inventory_allocate_address'")
-        (installed,) = cursor.fetchone()
+    [(installed, result)] = _installed_allocation_function()
     assert installed.strip() == allocate.split("$$")[1].strip()
+    assert result.endswith("tenant_name text, network_name text, pool_name text, pool_start text, pool_end text)")
+
+
+@pytest.mark.postgres
+def test_the_allocation_functions_migration_goes_back_to_version_3():
+    """Backwards, migration 0010 drops version 4 and installs 0006's version 3 (its result has
+    other columns, so it cannot simply be replaced); forwards again gives version 4. DDL is
+    transactional in PostgreSQL: the test's transaction undoes all of it."""
+    import importlib
+
+    from django.db import connection
+
+    v3 = importlib.import_module("inventory.migrations.0006_allocate_address_from_sql_file")
+    v4 = importlib.import_module("inventory.migrations.0010_allocate_address_returns_names")
+    with connection.schema_editor(atomic=False) as editor:
+        v4._backwards(None, editor)
+        [(installed, result)] = _installed_allocation_function()
+        assert installed.strip() == v3.statements(editor)[-1].split("$$")[1].strip()
+        assert result == "TABLE(new_id bigint, new_address text, new_key text, new_pool bigint)"
+        v4.Migration.operations[0].code(None, editor)
+        [(installed, _result)] = _installed_allocation_function()
+        assert installed.strip() == v4.statements(editor)[-1].split("$$")[1].strip()
 
 
 @pytest.mark.fast_paths("allocation_function")

@@ -9,22 +9,17 @@ from pathlib import Path
 from django.conf import settings
 from django.db import migrations
 
+from inventory.migrations._postgres import sql_file_on_postgres, sql_file_statements
+
 SQL_FILE = Path(__file__).resolve().parent.parent / "sql" / "allocate_address.v3.sql"
 
 
 def statements(schema_editor) -> list[str]:
     """The file's statements, with the log entry model's table filled in."""
-    from auditlog import get_logentry_model
-
-    table = schema_editor.quote_name(get_logentry_model()._meta.db_table)
-    text = SQL_FILE.read_text().replace("{logentry}", table)
-    return [part.strip() for part in text.split("\n-- statement\n") if part.strip()]
+    return sql_file_statements(SQL_FILE, schema_editor)
 
 
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in statements(schema_editor):
-            schema_editor.execute(sql)
+create = sql_file_on_postgres(SQL_FILE)
 
 
 class Migration(migrations.Migration):

@@ -247,17 +247,11 @@ def _allocate_with_orm(principal, target, *, device, dns_name, description) -> I
 
 
 # --- PostgreSQL: the whole allocation in one statement ----------------------------------------
-#: The function's row, with what the response shows of its references (the names of tenant,
-#: network and pool, the pool's range) as they are now: a remembered target may hold older names,
-#: and the tenant and a network's pool are not read. The last parameter is the network's id again.
-_ALLOCATE = (
-    "WITH f AS MATERIALIZED (SELECT * FROM inventory_allocate_address(%s, %s, %s, %s::inet, %s::inet, %s, %s,"
-    " %s, %s, %s, %s, %s))"
-    " SELECT f.*, t.name, n.name, p.name, host(p.start_address), host(p.end_address) FROM f"
-    f" LEFT JOIN {Network._meta.db_table} n ON n.id = %s"
-    f" LEFT JOIN {Tenant._meta.db_table} t ON t.id = n.tenant_id"
-    f" LEFT JOIN {IPPool._meta.db_table} p ON p.id = f.new_pool"
-)
+#: The function's row (version 4: inventory/sql/allocate_address.v4.sql): the address's id, address,
+#: key and pool, then what the response shows of its references as they are now (the names of
+#: tenant, network and pool, the pool's range), read with the rows the function locks: a remembered
+#: target may hold older names, and the tenant and a network's pool are not read here.
+_ALLOCATE = "SELECT * FROM inventory_allocate_address(%s, %s, %s, %s::inet, %s::inet, %s, %s, %s, %s, %s, %s, %s)"
 
 
 def _named(row: IPAddress, network: Network, pool: IPPool | None, names) -> None:
@@ -346,8 +340,9 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
     The target is known (see _target: usually no query), the row validated, and its audit log
     entry made by django-auditlog itself, with stand-ins for what the search decides (the
     address, its key and pool, the row's id). Then ``inventory_allocate_address`` (migrations
-    0003, 0004; now inventory/sql/allocate_address.v3.sql, migration 0006) locks the network, checks the target is still as known, finds the address from
-    the target's search hint, inserts both rows and raises the hint, in one statement. The
+    0003, 0004, 0006; now inventory/sql/allocate_address.v4.sql, migration 0010) locks the network,
+    checks the target is still as known, finds the address from the target's search hint, inserts
+    both rows, raises the hint and returns the names the response shows, in one statement. The
     post_save receivers then run as after any save (auditlog's excepted: its entry is in).
     """
     model, pk = target if isinstance(target, tuple) else (type(target), target.pk)
@@ -379,7 +374,7 @@ def _allocate_in_database(principal, target, *, device, dns_name, description) -
                     network.pk, current.pk if from_pool else None, _ranges(network, current if from_pool else None),
                     str(ipam.to_address(lo, version)), str(ipam.to_address(hi, version)), HINT_SLACK,
                     address_row, None if entry is None else _row(entry, exclude=("id",)),
-                    stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"], network.pk,
+                    stand_in["id"], stand_in["address"], stand_in["key"], stand_in["pool"],
                 ])
                 found = cursor.fetchone()
         except IntegrityError:
